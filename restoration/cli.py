@@ -1,0 +1,141 @@
+"""Command line: ``python -m restoration {methods,restore,analyze,degrade,bench,train}``.
+
+Every user error is one line on stderr and exit status 2; no traceback, no output file left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Sequence
+
+from .errors import RestorationError
+
+#: Subcommands whose arguments and behaviour live in their own module:
+#: each module has ``add_arguments(parser)`` and ``run(args) -> int`` and imports nothing heavy at import time.
+DELEGATED = {
+    "degrade": ("restoration.degrade", "simulate MusicGen-like degradation of clean audio"),
+    "bench": ("restoration.bench", "benchmark every method on clean/degraded pairs"),
+    "train": ("restoration.training.train", "train the spectral U-Net"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m restoration", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("methods", help="list the methods and their parameters")
+
+    restore = sub.add_parser("restore", help="restore an audio file")
+    restore.add_argument("input", help="audio file to restore (WAV, FLAC, OGG, MP3)")
+    restore.add_argument("output", help="file to write (.wav or .flac)")
+    restore.add_argument("--method", "-m", required=True, help="method name or chain such as spectral_gating+sbr")
+    restore.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                         help="method parameter (method.key=value in a chain); repeatable")
+    restore.add_argument("--sample-rate", type=int, default=None, help="resample the output to this rate, Hz")
+    restore.add_argument("--format", default="pcm16", choices=("pcm16", "pcm24", "float"), help="sample format")
+    restore.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    analyze = sub.add_parser("analyze", help="print metrics of an audio file")
+    analyze.add_argument("input", help="audio file to measure")
+    analyze.add_argument("--reference", help="clean reference file for the two-signal metrics")
+    analyze.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    analyze.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (the slowest metric)")
+
+    for name, (module, help_text) in DELEGATED.items():
+        importlib.import_module(module).add_arguments(sub.add_parser(name, help=help_text))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "methods":
+            return _methods()
+        if args.command == "restore":
+            return _restore(args)
+        if args.command == "analyze":
+            return _analyze(args)
+        return importlib.import_module(DELEGATED[args.command][0]).run(args)
+    except RestorationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. piped into head
+        sys.stderr.close()
+        return 0
+
+
+def parse_settings(settings: Sequence[str]) -> dict[str, str]:
+    """``["a=1", "unet.strength=0.5"]`` -> dict; malformed items raise BadParameterError."""
+    from .errors import BadParameterError
+
+    values: dict[str, str] = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BadParameterError(f"--set expects KEY=VALUE, got {item!r}")
+        values[key.strip()] = value.strip()
+    return values
+
+
+def tqdm_progress(description: str, *, disable: bool = False):
+    """A ``progress(done, total)`` callback drawing a tqdm bar on stderr, and the bar to close."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=1, desc=description, disable=disable, leave=False, unit="step")
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return progress, bar
+
+
+def _methods() -> int:
+    from .registry import list_methods
+
+    for method in list_methods():
+        rate = f"{method.output_sr} Hz" if method.output_sr else "input rate"
+        print(f"{method.name}  ({rate}{', neural' if method.neural else ''})\n    {method.description}")
+        for p in method.params:
+            bounds = f" {{{', '.join(map(str, p.choices))}}}" if p.choices else (
+                f" [{p.low:g}, {p.high:g}]" if p.low is not None else "")
+            print(f"    --set {p.name}={p.default}  ({p.kind}{bounds}) {p.help}")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from .pipeline import restore_file
+    from .registry import parse_chain, split_params
+
+    settings = parse_settings(args.settings)
+    chain = parse_chain(args.method)
+    for method, params in zip(chain, split_params(chain, settings)):
+        method.resolve(params)  # bad names and values fail before any work or progress bar
+    progress, bar = tqdm_progress(args.method, disable=args.quiet)
+    try:
+        report = restore_file(args.input, args.output, args.method, settings,
+                              sample_rate=args.sample_rate, subtype=args.format, progress=progress)
+    finally:
+        bar.close()
+    print(report.line())
+    return 0
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from .analysis.metrics import analyze_files
+
+    values = analyze_files(args.input, reference=args.reference, visqol=not args.no_visqol)
+    if args.json:
+        print(json.dumps(values, indent=2))
+    else:
+        width = max(map(len, values))
+        for name, value in values.items():
+            print(f"{name:<{width}}  {value:.4f}" if isinstance(value, float) else f"{name:<{width}}  {value}")
+    return 0

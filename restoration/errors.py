@@ -1,0 +1,32 @@
+"""Errors raised by the restoration library.
+
+Every error a user can cause is a :class:`RestorationError`; its message is one line that names
+the problem, so the CLI prints it and exits with status 2 and the app shows it as ``gr.Error``.
+"""
+
+
+class RestorationError(Exception):
+    """Base class of every error the user can cause or fix."""
+
+
+class BadInputError(RestorationError, ValueError):
+    """The audio is missing, empty, corrupt, silent, non-finite, too short or has too many channels."""
+
+
+class UnknownMethodError(RestorationError, KeyError):
+    """No restoration method of that name is registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class BadParameterError(RestorationError, ValueError):
+    """A method parameter is unknown, of the wrong type or out of range."""
+
+
+class MissingModelError(RestorationError):
+    """Model weights cannot be found, downloaded or loaded."""
+
+
+class CheckpointError(MissingModelError):
+    """A checkpoint exists but is corrupt, of another format version or inconsistent with its config."""
