@@ -137,7 +137,7 @@ def check_signal(y: np.ndarray, sr: int, *, min_samples: int = MIN_SAMPLES, allo
     if not isinstance(sr, (int, np.integer)) or sr <= 0:
         raise BadInputError(f"sample rate must be a positive integer, got {sr!r}")
     y = np.asarray(y)
-    if y.ndim == 2 and y.shape[0] > y.shape[1] and y.shape[1] <= MAX_CHANNELS:
+    if y.ndim == 2 and y.shape[0] > MAX_CHANNELS and 0 < y.shape[1] <= MAX_CHANNELS:
         raise BadInputError(f"audio of shape {y.shape} looks like (samples, channels); pass (channels, samples)")
     y = as_channels_first(y)
     if y.shape[0] > MAX_CHANNELS:

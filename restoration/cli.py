@@ -84,17 +84,25 @@ def parse_settings(settings: Sequence[str]) -> dict[str, str]:
 
 
 def tqdm_progress(description: str, *, disable: bool = False):
-    """A ``progress(done, total)`` callback drawing a tqdm bar on stderr, and the bar to close."""
+    """A ``progress(done, total)`` callback drawing a tqdm bar on stderr (only on a terminal, and
+    only once work starts, so an early error stays one line), and a ``close()`` for the bar."""
     from tqdm import tqdm
 
-    bar = tqdm(total=1, desc=description, disable=disable, leave=False, unit="step")
+    bars = []
 
     def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
+        if not bars:
+            bars.append(tqdm(total=total, desc=description, disable=True if disable else None,
+                             leave=False, unit="step"))
+        bars[0].total = total
+        bars[0].n = done
+        bars[0].refresh()
 
-    return progress, bar
+    def close() -> None:
+        for bar in bars:
+            bar.close()
+
+    return progress, close
 
 
 def _methods() -> int:
@@ -118,12 +126,12 @@ def _restore(args: argparse.Namespace) -> int:
     chain = parse_chain(args.method)
     for method, params in zip(chain, split_params(chain, settings)):
         method.resolve(params)  # bad names and values fail before any work or progress bar
-    progress, bar = tqdm_progress(args.method, disable=args.quiet)
+    progress, close_bar = tqdm_progress(args.method, disable=args.quiet)
     try:
         report = restore_file(args.input, args.output, args.method, settings,
                               sample_rate=args.sample_rate, subtype=args.format, progress=progress)
     finally:
-        bar.close()
+        close_bar()
     print(report.line())
     return 0
 

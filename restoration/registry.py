@@ -61,6 +61,8 @@ class Param:
                 return matches[0]
             else:
                 value = str(value)
+        except BadParameterError:
+            raise
         except (TypeError, ValueError):
             raise BadParameterError(f"{where} must be {self.kind}, got {value!r}") from None
         if self.low is not None and value < self.low or self.high is not None and value > self.high:
