@@ -136,12 +136,17 @@ def _restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _json_number(value):
+    """NaN and infinities (metrics that do not apply) become null, so the output is strict JSON."""
+    return None if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))) else value
+
+
 def _analyze(args: argparse.Namespace) -> int:
     from .analysis.metrics import analyze_files
 
     values = analyze_files(args.input, reference=args.reference, visqol=not args.no_visqol)
     if args.json:
-        print(json.dumps(values, indent=2))
+        print(json.dumps({k: _json_number(v) for k, v in values.items()}, indent=2, allow_nan=False))
     else:
         width = max(map(len, values))
         for name, value in values.items():

@@ -1,0 +1,18 @@
+"""Blind listening tests: protocols, SQLite storage, stimulus rendering and statistics.
+
+>>> from restoration.listening import ListeningStore, build_test, pair_clips, summarize
+>>> store = ListeningStore("listening.sqlite")
+>>> test_id = build_test(store, name="gating vs sbr", protocol="ab",
+...                      clips=pair_clips(["clip.wav"]), methods=["spectral_gating", "sbr"])
+>>> summarize(store, test_id).tables
+"""
+
+from .protocol import PROTOCOLS, listener_plan
+from .render import Clip, build_test, bundled_clips, pair_clips
+from .results import Results, export_csv, results_figure, summarize
+from .storage import ListeningStore, StorageError, default_db_path
+
+__all__ = [
+    "PROTOCOLS", "Clip", "ListeningStore", "Results", "StorageError", "build_test", "bundled_clips",
+    "default_db_path", "export_csv", "listener_plan", "pair_clips", "results_figure", "summarize",
+]

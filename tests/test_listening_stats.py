@@ -1,0 +1,132 @@
+"""Statistics of listening tests against values worked out by hand, and the results of stored answers."""
+
+import csv
+import math
+
+import numpy as np
+import pytest
+
+from restoration.listening import export_csv, results_figure, summarize
+from restoration.listening.stats import (binomial_tail, bradley_terry, bt_mle_exists, sign_test, t_interval,
+                                         wilson_interval)
+from test_listening_storage import answer_all, make_test, store  # noqa: F401 (store is a fixture)
+
+
+def test_wilson_interval_of_7_in_10():
+    # z = 1.9599640, z^2/n = 0.3841459; centre = (0.7 + 0.1920729) / 1.3841459 = 0.6444934;
+    # half = z * sqrt(0.7 * 0.3 / 10 + z^2 / 400) / 1.3841459 = 1.959964 * 0.1749390 / 1.3841459 = 0.2477153.
+    low, high = wilson_interval(7, 10)
+    assert low == pytest.approx(0.6444934 - 0.2477153, abs=2e-7)
+    assert high == pytest.approx(0.6444934 + 0.2477153, abs=2e-7)
+    assert wilson_interval(10, 10)[1] == pytest.approx(1.0) and wilson_interval(0, 10)[0] == pytest.approx(0.0, abs=1e-12)
+    assert all(math.isnan(v) for v in wilson_interval(0, 0))
+    with pytest.raises(ValueError):
+        wilson_interval(11, 10)
+
+
+def test_sign_test_of_9_in_10():
+    # Two-sided: 2 * P(X >= 9) = 2 * (C(10,9) + C(10,10)) / 2^10 = 22 / 1024.
+    assert sign_test(9, 1) == pytest.approx(22 / 1024, rel=1e-12)
+    assert sign_test(1, 9) == pytest.approx(22 / 1024, rel=1e-12)
+    assert sign_test(5, 5) == 1.0 and sign_test(0, 0) == 1.0
+
+
+def test_abx_binomial_p_value():
+    # P(X >= 8 | n = 10, p = 1/2) = (C(10,8) + C(10,9) + C(10,10)) / 1024 = 56 / 1024.
+    assert binomial_tail(8, 10) == pytest.approx(56 / 1024, rel=1e-12)
+    assert binomial_tail(0, 10) == pytest.approx(1.0)
+    assert binomial_tail(10, 10) == pytest.approx(1 / 1024)
+
+
+def test_t_interval_of_three_ratings():
+    # mean 80, s = 10, t(0.975, 2) = 4.302653: half width 4.302653 * 10 / sqrt(3) = 24.84138.
+    mean, half = t_interval([70, 80, 90])
+    assert mean == 80.0 and half == pytest.approx(24.84138, abs=1e-4)
+    assert math.isnan(t_interval([50])[1]) and math.isnan(t_interval([])[0])
+
+
+def test_bradley_terry_on_hand_solvable_tables():
+    # Two methods, 3 wins to 1: p1 / p2 = 3.
+    assert bradley_terry(np.array([[0, 3], [1, 0]])) == pytest.approx([0.75, 0.25], abs=1e-8)
+    # Strengths 4 : 2 : 1 satisfy W_i = sum_j n_ij p_i / (p_i + p_j) exactly for this table
+    # (A: 6 = 3 * 4/6 + 5 * 4/5, B: 3 = 3 * 2/6 + 3 * 2/3, C: 2 = 5 * 1/5 + 3 * 1/3).
+    wins = np.array([[0, 2, 4], [1, 0, 2], [1, 1, 0]])
+    assert bt_mle_exists(wins)
+    assert bradley_terry(wins) == pytest.approx(np.array([4, 2, 1]) / 7, abs=1e-8)
+    # A tie is half a win each way: 2 wins + 2 ties against 0 wins = 3 : 1.
+    assert bradley_terry(np.array([[0, 2 + 1], [0 + 1, 0]])) == pytest.approx([0.75, 0.25], abs=1e-8)
+
+
+def test_bradley_terry_without_mle_needs_the_prior():
+    never_won = np.array([[0, 4], [0, 0]])
+    assert not bt_mle_exists(never_won)
+    p = bradley_terry(never_won, prior=0.5)  # 4.5 : 0.5
+    assert p == pytest.approx([0.9, 0.1], abs=1e-8)
+
+
+# ------------------------------------------------------------------------------ results of stored answers
+
+
+def test_ab_results_match_the_hand_statistics(store, tmp_path):  # noqa: F811
+    test_id = make_test(store, "ab", conditions=("good", "bad"))
+    # Ten listeners; seven prefer "good", two prefer "bad", one has no preference.
+    conditions = {s.id: s.condition for s in store.stimuli(test_id).values()}
+    for k in range(10):
+        wanted = "good" if k < 7 else "bad" if k < 9 else None
+
+        def choose(shown, x, wanted=wanted):
+            if wanted is None:
+                return "none", None
+            return ("A" if conditions[shown[0]] == wanted else "B"), None
+
+        answer_all(store, test_id, f"listener {k}", choose)
+    results = summarize(store, test_id)
+    assert (results.listeners, results.finished, results.answers) == (10, 10, 10)
+    methods = {r["method"]: r for r in results.tables["Methods (win rate excludes ties)"]}
+    good = methods["good"]
+    assert (good["wins"], good["losses"], good["ties"], good["bt_rank"]) == (7, 2, 1, 1)
+    assert good["win_rate"] == pytest.approx(7 / 9)
+    assert (good["ci95_low"], good["ci95_high"]) == pytest.approx(wilson_interval(7, 9))
+    # Bradley-Terry with the tie split: 7.5 : 2.5.
+    assert good["bt_strength"] == pytest.approx(0.75, abs=1e-8)
+    (pair,) = results.tables["Pairs (exact sign test, ties excluded)"]
+    assert (pair["wins_1"], pair["wins_2"], pair["ties"]) == (7, 2, 1)
+    assert pair["p_value"] == pytest.approx(2 * (1 + 9 + 36) / 512)  # 2 * P(X <= 2 | n = 9)
+    fig = results_figure(results)
+    assert [round(b.get_height(), 6) for b in fig.axes[0].patches] == [round(700 / 9, 6), round(200 / 9, 6)]
+    path = export_csv(store, test_id, tmp_path / "answers.csv")
+    rows = list(csv.DictReader(path.open()))
+    assert len(rows) == 10
+    assert sum(r["preferred"] == "good" for r in rows) == 7 and sum(r["response"] == "none" for r in rows) == 1
+    assert all({r["slot_a"], r["slot_b"]} == {"good", "bad"} for r in rows)
+
+
+def test_abx_results_count_correct_answers(store):  # noqa: F811
+    test_id = make_test(store, "abx", conditions=("m1", "m2"), clips=("c1", "c2", "c3", "c4", "c5"))
+    # One listener identifies X in 4 of 5 trials.
+    answered = []
+
+    def choose(shown, x):
+        right = "A" if x == shown[0] else "B"
+        answered.append(right)
+        return (right if len(answered) < 5 else {"A": "B", "B": "A"}[right]), None
+
+    answer_all(store, test_id, "Ann", choose)
+    (row,) = summarize(store, test_id).tables["ABX (one-sided binomial test against guessing)"]
+    assert (row["correct"], row["trials"]) == (4, 5)
+    assert row["p_value"] == pytest.approx(6 / 32)  # (C(5,4) + C(5,5)) / 2^5
+
+
+def test_mushra_results_label_reference_and_anchor(store, tmp_path):  # noqa: F811
+    test_id = make_test(store, "mushra", conditions=("m1", "reference", "anchor"), reference="reference")
+    scores = {"m1": [60, 70, 80], "reference": [100, 100, 100], "anchor": [10, 20, 30]}
+    conditions = {s.id: s.condition for s in store.stimuli(test_id).values()}
+    for k in range(3):
+        answer_all(store, test_id, f"l{k}", lambda shown, x, k=k: (
+            "ratings", {s: scores[conditions[s]][k] for s in shown}))
+    rows = {r["condition"]: r for r in summarize(store, test_id).tables["MUSHRA ratings (mean and 95 % t-interval)"]}
+    assert set(rows) == {"m1", "hidden reference", "anchor (3.5 kHz low-pass)"}
+    assert rows["m1"]["mean"] == 70 and rows["m1"]["ci95_half_width"] == pytest.approx(24.84138, abs=1e-4)
+    assert rows["hidden reference"]["ci95_half_width"] == 0.0
+    rows_csv = list(csv.DictReader(export_csv(store, test_id, tmp_path / "m.csv").open()))
+    assert len(rows_csv) == 9 and {r["condition"] for r in rows_csv} == {"m1", "reference", "anchor"}
