@@ -191,7 +191,7 @@ register(Method(
         Param("band_hz", "float", 6000.0, _BAND_HELP, 0.0, 24000.0),
         Param("stationary", "bool", False, "stationary noise profile instead of a time-varying one"),
         Param("prop_decrease", "float", 0.7, "fraction of the noise removed (1 = all)", 0.0, 1.0),
-        Param("time_constant_s", "float", 2.0, "time constant of the non-stationary noise estimate, seconds", 0.05, 30.0),
+        Param("time_constant_s", "float", 2.0, "time constant of the non-stationary noise estimate, seconds", 0.05, 5.0),
         Param("freq_mask_smooth_hz", "float", 500.0, "smoothing of the mask across frequency, Hz", 0.0, 10000.0),
     ),
 ))

@@ -1,0 +1,91 @@
+"""Effective cutoff frequency of a signal: where its long-term spectrum drops to the floor.
+
+Definition (all levels in dB of power; ``P`` is the long-term spectrum):
+
+1. ``P(f)``: mean of ``|rfft(hann(4096) * frame)|**2`` over frames of 4096 samples (hop 2048,
+   the last frame zero-padded) and over channels, smoothed by a moving average of 125 Hz (in
+   power), floored at 120 dB below its maximum.
+2. Level just below ``f``: ``L(f) = median P`` over ``[f - 2 w, f - w]`` with
+   ``w = max(f * (1 - 2**(-1/6)), 500 Hz)`` (a sixth of an octave, at least 500 Hz).
+   Level above ``f``: ``U(f) = max P`` over ``[f, sr / 2]``.
+3. Drop ``f*``: the lowest frequency ``f >= 2 kHz`` where everything above is more than
+   ``DROP_DB`` (15 dB) below the level just below, ``U(f) < L(f) - DROP_DB``. A flat noise floor
+   above the cutoff does not hide the drop, and gaps in the spectrum with content above them do
+   not count as one. Without such a drop the cutoff is ``sr / 2``.
+4. Cutoff: the highest frequency ``f <= f*`` where ``P(f) >= L(f*) - EDGE_DB`` (6 dB), linearly
+   interpolated between bins; for a zero-phase Butterworth low-pass it lands on the filter's
+   nominal cutoff.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+N_FFT = 4096
+HOP = 2048
+SMOOTH_HZ = 125.0
+FLOOR_DB = 120.0
+DROP_DB = 15.0
+EDGE_DB = 6.0
+LOWEST_HZ = 2000.0
+MIN_WINDOW_HZ = 500.0
+#: Frames per block when accumulating the long-term spectrum (bounds memory on long signals).
+_BLOCK = 256
+
+
+def long_term_spectrum(y: np.ndarray, sr: int, *, n_fft: int = N_FFT, hop: int = HOP) -> tuple[np.ndarray, np.ndarray]:
+    """Mean power spectrum of ``y`` ``(..., samples)`` over frames and leading axes.
+
+    Returns ``(frequencies in Hz, power)``, both ``(n_fft // 2 + 1,)``; memory stays bounded on long signals.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    flat = y.reshape(-1, y.shape[-1])
+    n = flat.shape[-1]
+    frames = max(1, -(-(n - n_fft) // hop) + 1) if n > n_fft else 1
+    need = (frames - 1) * hop + n_fft
+    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    total = np.zeros(n_fft // 2 + 1)
+    for channel in flat:
+        if need > n:
+            channel = np.pad(channel, (0, need - n))
+        view = np.lib.stride_tricks.sliding_window_view(channel, n_fft)[::hop]
+        for start in range(0, frames, _BLOCK):
+            block = np.fft.rfft(view[start:start + _BLOCK] * window, axis=-1)
+            total += np.sum(block.real.astype(np.float64) ** 2 + block.imag.astype(np.float64) ** 2, axis=0)
+    return np.fft.rfftfreq(n_fft, 1.0 / sr), total / (frames * flat.shape[0])
+
+
+def estimate_cutoff(y: np.ndarray, sr: int) -> float:
+    """Effective cutoff frequency of ``y`` ``(..., samples)`` at rate ``sr``, in Hz.
+
+    See the module docstring for the exact definition. Returns a value in ``[2000, sr / 2]``;
+    ``sr / 2`` means no cutoff (the spectrum reaches Nyquist, or the signal is silent).
+    """
+    freqs, power = long_term_spectrum(y, sr)
+    nyquist = sr / 2.0
+    if not np.any(power > 0):
+        return nyquist
+    width = max(1, int(round(SMOOTH_HZ / freqs[1])) | 1)
+    smooth = np.convolve(np.pad(power, width // 2, mode="edge"), np.ones(width) / width, mode="valid")
+    level = 10.0 * np.log10(np.maximum(smooth, smooth.max() * 10.0 ** (-FLOOR_DB / 10.0)))
+    above = np.maximum.accumulate(level[::-1])[::-1]
+    w = np.maximum(freqs * (1.0 - 2.0 ** (-1.0 / 6.0)), MIN_WINDOW_HZ)
+    lo = np.searchsorted(freqs, freqs - 2.0 * w)
+    hi = np.searchsorted(freqs, freqs - w, side="right")
+    for k in np.flatnonzero(freqs >= LOWEST_HZ):
+        below = float(np.median(level[lo[k]:max(hi[k], lo[k] + 1)]))
+        if above[k] < below - DROP_DB:
+            return _edge(freqs, level, k, below - EDGE_DB)
+    return nyquist
+
+
+def _edge(freqs: np.ndarray, level: np.ndarray, drop: int, threshold: float) -> float:
+    """Highest frequency at or below bin ``drop`` where ``level`` is still ``>= threshold``."""
+    loud = np.flatnonzero(level[:drop + 1] >= threshold)
+    if loud.size == 0:
+        return float(freqs[drop])
+    k = int(loud[-1])
+    if k + 1 >= len(level) or level[k + 1] >= threshold:
+        return float(freqs[k])
+    frac = (level[k] - threshold) / (level[k] - level[k + 1])
+    return float(freqs[k] + frac * (freqs[k + 1] - freqs[k]))

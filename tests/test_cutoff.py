@@ -1,0 +1,45 @@
+"""estimate_cutoff: the effective cutoff frequency of low-passed noise and music."""
+
+import numpy as np
+import pytest
+
+from restoration.dsp.cutoff import estimate_cutoff
+from signals import lowpass, make_music
+
+
+def white(sr, seconds=3.0, channels=1, seed=0):
+    return (0.1 * np.random.default_rng(seed).standard_normal((channels, int(sr * seconds)))).astype(np.float32)
+
+
+@pytest.mark.parametrize("sr", [44100, 48000])
+@pytest.mark.parametrize("cutoff", [8000.0, 11000.0, 16000.0])
+def test_lowpassed_noise_and_music(sr, cutoff):
+    assert estimate_cutoff(lowpass(white(sr), sr, cutoff), sr) == pytest.approx(cutoff, abs=500)
+    music = lowpass(make_music(sr, 3.0, 2), sr, cutoff)
+    assert estimate_cutoff(music, sr) == pytest.approx(cutoff, abs=500)
+
+
+def test_a_noise_floor_above_the_cutoff_does_not_hide_it():
+    sr = 48000
+    music = lowpass(make_music(sr, 3.0, 1), sr, 11000.0)
+    floor = 0.001 * np.random.default_rng(1).standard_normal(music.shape)  # about -60 dBFS of hiss
+    assert estimate_cutoff(music + floor, sr) == pytest.approx(11000.0, abs=500)
+
+
+def test_a_32k_signal_lowpassed_below_nyquist():
+    sr = 32000
+    assert estimate_cutoff(lowpass(make_music(sr, 3.0, 1), sr, 11000.0), sr) == pytest.approx(11000.0, abs=500)
+
+
+@pytest.mark.parametrize("sr", [32000, 48000])
+def test_full_band_signals_reach_nyquist(sr):
+    assert estimate_cutoff(white(sr), sr) == sr / 2
+    assert estimate_cutoff(make_music(sr, 3.0, 1), sr) >= min(sr / 2, 19000.0)  # make_music is low-passed at 20 kHz
+
+
+def test_shapes_silence_and_short_signals():
+    sr = 48000
+    y = lowpass(white(sr, 2.0, 2), sr, 9000.0)
+    assert estimate_cutoff(y, sr) == pytest.approx(estimate_cutoff(y[0], sr), abs=200)
+    assert estimate_cutoff(np.zeros((2, 4096), np.float32), sr) == sr / 2
+    assert estimate_cutoff(lowpass(white(sr, 0.05), sr, 9000.0), sr) == pytest.approx(9000.0, abs=500)
