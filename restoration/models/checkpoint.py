@@ -1,0 +1,116 @@
+"""U-Net checkpoints: ``model.safetensors`` (weights) + ``config.json`` (architecture, rates, STFT, recipe).
+
+Plain data only, never pickle. Loading validates the format name and version, the architecture and
+that every weight matches it; anything wrong is a one-line :class:`CheckpointError`, a missing
+folder or file a :class:`MissingModelError`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from ..errors import CheckpointError, MissingModelError
+
+FORMAT = "restoration-spectral-unet"
+FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+#: The weights shipped with the project, loaded when no checkpoint is named.
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "unet"
+
+
+def save_checkpoint(model, folder: str | os.PathLike, *, training: dict | None = None) -> Path:
+    """Write ``model`` (a :class:`~restoration.models.unet.SpectralUNet`) to ``folder``.
+
+    ``training`` (recipe, data, steps, metrics) is stored in ``config.json``. Both files are
+    written to temporary names and renamed, so a crash never leaves a half-written checkpoint.
+    """
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    config = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": model.config.to_dict(),
+              "sample_rate": model.config.sample_rate,
+              "stft": {"n_fft": model.config.n_fft, "hop": model.config.hop, "window": "hann"},
+              "training": training or {}}
+    _atomic(folder / WEIGHTS, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT,
+                                                                          "format_version": str(FORMAT_VERSION)}))
+    _atomic(folder / CONFIG, lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2) + "\n"))
+    return folder
+
+
+def read_config(folder: str | os.PathLike) -> dict:
+    """Parse and validate ``folder/config.json``; returns the whole dictionary."""
+    folder = _existing(folder)
+    try:
+        config = json.loads((folder / CONFIG).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"unreadable {CONFIG} in {folder}: {exc}") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise CheckpointError(f"{folder / CONFIG} is not a {FORMAT} checkpoint config")
+    if config.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint {folder} has format version {config.get('format_version')!r}; "
+                              f"this version of the library reads version {FORMAT_VERSION}")
+    if not isinstance(config.get("model"), dict):
+        raise CheckpointError(f"{folder / CONFIG} has no model architecture")
+    return config
+
+
+def load_checkpoint(folder: str | os.PathLike, *, device: str = "cpu"):
+    """Load a checkpoint folder into a :class:`~restoration.models.unet.SpectralUNet` in eval mode on ``device``."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from .unet import SpectralUNet, UNetConfig
+
+    config = read_config(folder)
+    folder = Path(folder)
+    try:
+        model = SpectralUNet(UNetConfig.from_dict(config["model"]))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{folder / CONFIG} describes an invalid architecture ({exc})") from None
+    try:
+        state = load_file(str(folder / WEIGHTS))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"corrupt weights {folder / WEIGHTS} ({_first_line(exc)})") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+    if missing or extra or wrong:
+        detail = "; ".join(f"{label}: {', '.join(names[:3])}" for label, names in
+                           (("missing", missing), ("unexpected", extra), ("wrong shape", wrong)) if names)
+        raise CheckpointError(f"weights in {folder} do not match its {CONFIG} ({detail})")
+    model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+def _existing(folder: str | os.PathLike) -> Path:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MissingModelError(f"no U-Net checkpoint folder at {folder} (expected {WEIGHTS} and {CONFIG})")
+    for name in (WEIGHTS, CONFIG):
+        if not (folder / name).is_file():
+            raise MissingModelError(f"U-Net checkpoint {folder} has no {name}")
+    return folder
+
+
+def _atomic(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a checkpoint is meant to be read by anyone
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

@@ -1,0 +1,89 @@
+"""The ``unet`` method: the trained spectral U-Net over any length, mono or stereo, at 48 kHz."""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..audio import resample
+from ..chunking import overlap_add
+from ..errors import BadParameterError
+from .checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+
+OUTPUT_SR = 48000
+#: Chunk and cross-fade lengths at 48 kHz, seconds; chunks per model call on CPU and on CUDA.
+CHUNK_S = 10.0
+OVERLAP_S = 0.5
+BATCH = {"cpu": 1, "cuda": 8}
+
+
+def restore(y: np.ndarray, sr: int, *, strength: float = 1.0, checkpoint: str = "", device: str = "auto",
+            progress=None) -> np.ndarray:
+    """Restore ``y`` (float32 ``(channels, samples)`` at ``sr`` Hz) to 48 kHz with the U-Net.
+
+    ``strength`` mixes the resampled input (0) with the restoration (1); ``checkpoint`` is a folder
+    with ``model.safetensors`` + ``config.json`` (empty: the shipped weights); ``device`` is auto, cpu
+    or cuda. Channels are restored one after the other (bounded memory on long files), each in
+    overlap-added chunks of equal length near 10 s, aligned with the model's frame grid, cross-faded
+    over about 0.5 s; ``BATCH[device]`` chunks go through the model at once.
+    Returns float32 ``(channels, round(samples * 48000 / sr))``.
+    """
+    device = _device(device)
+    model = _model(str(Path(checkpoint).expanduser().resolve()) if checkpoint else str(DEFAULT_CHECKPOINT), device)
+    if strength <= 0.0:
+        if progress is not None:
+            progress(1, 1)
+        return resample(y, sr, OUTPUT_SR)
+    grid = model.config.hop * model.frame_multiple  # chunks start on the model's frame grid
+    overlap = grid * max(1, round(OVERLAP_S * OUTPUT_SR / grid))
+    out = None
+    for c in range(y.shape[0]):  # one channel at a time: the float64 overlap-add buffer stays small
+        x = resample(y[c:c + 1], sr, OUTPUT_SR)
+        if out is None:
+            out = np.empty((y.shape[0], x.shape[-1]), dtype=np.float32)
+        span = x.shape[-1] + overlap
+        count = max(1, round(span / max(grid, round(CHUNK_S * OUTPUT_SR) - overlap)))
+        chunk = grid * math.ceil((math.ceil(span / count) + overlap) / grid)  # equal chunks, 0.7-1.5 x CHUNK_S
+        out[c] = overlap_add(lambda batch: _apply(model, batch, device, float(strength)), x, chunk=chunk,
+                             overlap=overlap, batch_size=BATCH[device], progress=_channel_progress(progress, c, y.shape[0]))[0]
+        del x
+    return out
+
+
+def _channel_progress(progress, channel: int, channels: int):
+    if progress is None:
+        return None
+    return lambda done, total: progress(channel * total + done, channels * total)
+
+
+def _apply(model, batch: np.ndarray, device: str, strength: float) -> np.ndarray:
+    """``(k, channels, n)`` float32 -> ``strength * model + (1 - strength) * input``, same shape."""
+    import torch
+
+    with torch.inference_mode():
+        x = torch.from_numpy(np.ascontiguousarray(batch)).to(device)
+        out = model(x)
+        if strength < 1.0:
+            out = torch.lerp(x, out, strength)
+        return out.float().cpu().numpy()
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise BadParameterError("device=cuda but no CUDA GPU is available; use device=cpu or auto")
+    if name not in BATCH:
+        raise BadParameterError(f"device must be auto, cpu or cuda, got {name!r}")
+    return name
+
+
+@functools.lru_cache(maxsize=4)
+def _model(folder: str, device: str):
+    """The checkpoint in ``folder`` loaded on ``device`` (cached per folder and device)."""
+    return load_checkpoint(folder, device=device)

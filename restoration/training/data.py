@@ -1,0 +1,161 @@
+"""Paired training examples for the U-Net: clean 48 kHz music and its degraded, re-resampled twin.
+
+The degradation chain (``restoration.degrade``, through ffmpeg) is slow per call, so each corpus
+clip is degraded once per seed and the pair is cached under ``data/`` (float32 ``.npy``: float16
+would add a rounding-noise floor at about -66 dB to the empty band, which the model learns to
+read, and which real 32 kHz input never has). Batches
+are random aligned crops of the pairs, with on-the-fly augmentation: a random gain, a random channel
+or the mid signal, a source roll-off at 16.5-21.5 kHz applied to both sides (real recordings mostly
+come from lossy or 44.1 kHz sources and fall off well before 24 kHz; the rendered MIDI does not),
+an extra low-pass of the input at a random cutoff (MusicGen rolls off from ~10 kHz; the chain alone
+stops at 11.5-14.5 kHz), and a fraction of clean full-band inputs whose target is the input itself
+("do no harm"). Everything is seeded. Numpy only; the training loop converts to torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from ..audio import load_audio, resample
+from ..errors import BadInputError
+
+SR = 48000
+DEGRADED_SR = 32000
+#: Crops of the clean clip quieter than this RMS (-70 dBFS) are drawn again.
+SILENCE_RMS = 10 ** (-70 / 20)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A clean clip and its degraded version, float32 ``(channels, samples)`` at 48 kHz, aligned."""
+
+    name: str
+    clean: np.ndarray
+    degraded: np.ndarray
+
+
+def clip_files(root: str | os.PathLike, split: str) -> list[Path]:
+    """Sorted ``root/split/*.flac`` (and ``*.wav``), hidden (partly written) files left out;
+    :class:`BadInputError` when there are none."""
+    folder = Path(root) / split
+    files = sorted(f for f in [*folder.glob("*.flac"), *folder.glob("*.wav")] if not f.name.startswith("."))
+    if not files:
+        raise BadInputError(f"no audio clips in {folder}")
+    return files
+
+
+def make_pair(path: str | os.PathLike, *, seed: int, degrade: Callable | None = None, config=None) -> Pair:
+    """Load ``path`` at 48 kHz, degrade it with ``seed`` to 32 kHz and resample that back to 48 kHz.
+
+    ``degrade(y, sr, *, seed, config) -> (channels, n32)`` defaults to :func:`restoration.degrade.degrade`;
+    ``config`` is its :class:`~restoration.degrade.DegradeConfig` (None: the default ranges).
+    """
+    if degrade is None:
+        from ..degrade import degrade
+    clean, _ = load_audio(path, sr=SR)
+    low = resample(degrade(clean, SR, seed=seed, config=config), DEGRADED_SR, SR)
+    n = min(clean.shape[-1], low.shape[-1])
+    return Pair(f"{Path(path).stem}@{seed}", clean[..., :n], low[..., :n])
+
+
+def cached_pairs(files: Sequence[Path], *, seeds: Sequence[int], cache: str | os.PathLike,
+                 degrade: Callable | None = None, config=None,
+                 progress: Callable[[int, int], None] | None = None) -> list[Pair]:
+    """:func:`make_pair` for every file and seed, stored in ``cache`` keyed by file, size, mtime, seed and config."""
+    cache = Path(cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    jobs = [(f, s) for f in files for s in seeds]
+    pairs = []
+    for i, (path, seed) in enumerate(jobs):
+        stat = Path(path).stat()
+        key = hashlib.sha1(f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{seed}|{config!r}".encode()).hexdigest()[:16]
+        target = cache / f"{Path(path).stem}.{seed}.{key}.f32.npy"
+        if target.exists():
+            both = np.load(target)
+        else:
+            pair = make_pair(path, seed=seed, degrade=degrade, config=config)
+            both = np.stack([pair.clean, pair.degraded]).astype(np.float32)
+            tmp = target.with_suffix(".tmp.npy")
+            np.save(tmp, both)
+            os.replace(tmp, target)
+        pairs.append(Pair(f"{Path(path).stem}@{seed}", both[0], both[1]))
+        if progress is not None:
+            progress(i + 1, len(jobs))
+    return pairs
+
+
+def smooth_lowpass(y: np.ndarray, sr: int, *, cutoff_hz: float, slope_db_per_khz: float) -> np.ndarray:
+    """Zero-phase FFT low-pass of ``(..., samples)``: 0 dB below ``cutoff_hz``, then ``slope`` dB/kHz down to -120 dB."""
+    spec = np.fft.rfft(y, axis=-1)
+    hz = np.fft.rfftfreq(y.shape[-1], 1.0 / sr)
+    gain_db = np.maximum(-slope_db_per_khz * np.maximum(hz - cutoff_hz, 0.0) / 1000.0, -120.0)
+    return np.fft.irfft(spec * 10.0 ** (gain_db / 20.0), n=y.shape[-1], axis=-1).astype(np.float32)
+
+
+@dataclass
+class Augment:
+    """Probabilities and ranges of the batch augmentation (see the module docstring)."""
+
+    clean_fraction: float = 0.12
+    lowpass_fraction: float = 0.45
+    lowpass_hz: tuple[float, float] = (9000.0, 15500.0)
+    slope_db_per_khz: tuple[float, float] = (15.0, 80.0)
+    gain_db: tuple[float, float] = (-18.0, 4.0)
+    mid_fraction: float = 0.25
+    source_rolloff_fraction: float = 0.6
+    source_rolloff_hz: tuple[float, float] = (16500.0, 21500.0)
+    source_rolloff_slope: tuple[float, float] = (6.0, 60.0)
+
+
+class Batches:
+    """Endless random batches ``(inputs, targets)``, each float32 ``(batch_size, segment)`` at 48 kHz."""
+
+    def __init__(self, pairs: Sequence[Pair], *, segment: int, batch_size: int, seed: int = 0,
+                 augment: Augment | None = None) -> None:
+        pairs = [p for p in pairs if p.clean.shape[-1] > segment]
+        if not pairs:
+            raise BadInputError(f"no training pair is longer than the segment ({segment} samples)")
+        self.pairs, self.segment, self.batch_size = pairs, segment, batch_size
+        self.augment = augment or Augment()
+        self.rng = np.random.default_rng(seed)
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        return self
+
+    def __next__(self) -> tuple[np.ndarray, np.ndarray]:
+        examples = [self.example() for _ in range(self.batch_size)]
+        return np.stack([e[0] for e in examples]), np.stack([e[1] for e in examples])
+
+    def example(self) -> tuple[np.ndarray, np.ndarray]:
+        """One augmented ``(input, target)`` crop, each float32 ``(segment,)``; near-silent crops are redrawn."""
+        rng, aug = self.rng, self.augment
+        for _ in range(20):
+            pair = self.pairs[rng.integers(len(self.pairs))]
+            start = rng.integers(pair.clean.shape[-1] - self.segment)
+            crop = slice(start, start + self.segment)
+            clean, low = pair.clean[:, crop], pair.degraded[:, crop]
+            if np.sqrt(np.mean(np.square(clean))) > SILENCE_RMS:
+                break
+        if rng.random() < aug.mid_fraction or clean.shape[0] == 1:
+            clean, low = clean.mean(axis=0), low.mean(axis=0)
+        else:
+            channel = rng.integers(clean.shape[0])
+            clean, low = clean[channel], low[channel]
+        if rng.random() < aug.source_rolloff_fraction:  # the source itself was band-limited (lossy, 44.1 kHz)
+            rolloff = {"cutoff_hz": rng.uniform(*aug.source_rolloff_hz),
+                       "slope_db_per_khz": rng.uniform(*aug.source_rolloff_slope)}
+            clean, low = smooth_lowpass(clean, SR, **rolloff), smooth_lowpass(low, SR, **rolloff)
+        roll = rng.random()
+        if roll < aug.clean_fraction:
+            low = clean
+        elif roll < aug.clean_fraction + aug.lowpass_fraction:
+            low = smooth_lowpass(low, SR, cutoff_hz=rng.uniform(*aug.lowpass_hz),
+                                 slope_db_per_khz=rng.uniform(*aug.slope_db_per_khz))
+        gain = np.float32(10.0 ** (rng.uniform(*aug.gain_db) / 20.0))
+        return (low * gain).astype(np.float32), (clean * gain).astype(np.float32)

@@ -1,0 +1,101 @@
+"""Training losses of the spectral U-Net over waveforms ``(batch, samples)`` at 48 kHz.
+
+Small composable modules in the style of auraloss: configuration in ``__init__``,
+``forward(pred, target) -> scalar tensor``. Torch is imported with this module, which only the
+training code imports.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+RESOLUTIONS = ((2048, 512), (1024, 256), (512, 128))
+
+
+def stft(wave: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor) -> torch.Tensor:
+    """Complex STFT ``(batch, n_fft // 2 + 1, frames)`` of ``(batch, samples)``, Hann, centred."""
+    return torch.stft(wave, n_fft, hop, window=window, center=True, return_complex=True)
+
+
+class STFTMagnitudeLoss(nn.Module):
+    """Spectral convergence plus a frequency-weighted L1 log-magnitude distance at one resolution.
+
+    Bins at or above ``hf_hz`` weigh ``1 + hf_weight`` in the log term: the new band is a small
+    part of the bins but the whole point of bandwidth extension.
+    """
+
+    def __init__(self, n_fft: int, hop: int, *, sample_rate: int = 48000, hf_hz: float = 11000.0,
+                 hf_weight: float = 2.0, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.n_fft, self.hop, self.eps = n_fft, hop, eps
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+        hz = torch.arange(n_fft // 2 + 1) * sample_rate / n_fft
+        weight = 1.0 + hf_weight * (hz >= hf_hz).float()
+        self.register_buffer("weight", (weight / weight.mean()).view(-1, 1), persistent=False)
+
+    def spectra(self, pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return stft(pred, self.n_fft, self.hop, self.window), stft(target, self.n_fft, self.hop, self.window)
+
+    def from_spectra(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The loss between complex spectra ``(batch, bins, frames)``."""
+        p, t = pred.abs(), target.abs()
+        floor = 1e-3 * t.shape[-2] * t.shape[-1] ** 0.5  # a near-silent target must not blow the ratio up
+        convergence = torch.linalg.vector_norm(t - p, dim=(-2, -1)) / (torch.linalg.vector_norm(t, dim=(-2, -1)) + floor)
+        log_distance = (self.weight * (torch.log(p + self.eps) - torch.log(t + self.eps)).abs()).mean(dim=(-2, -1))
+        return (convergence + log_distance).mean()
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.from_spectra(*self.spectra(pred, target))
+
+
+class LowBandComplexLoss(nn.Module):
+    """L1 distance of power-law compressed complex spectra (``|X|^power`` with X's phase) below ``max_hz``.
+
+    The band the input still has is aligned with the target, so its phase is learnable; above the
+    cutoff the target's phase is not, and a complex (or waveform) loss there would only pull the new
+    band towards silence.
+    """
+
+    def __init__(self, n_fft: int = 1024, *, sample_rate: int = 48000, max_hz: float = 10000.0,
+                 power: float = 0.3) -> None:
+        super().__init__()
+        self.power = power
+        self.bins = int(max_hz * n_fft / sample_rate)
+
+    def compressed(self, spec: torch.Tensor) -> torch.Tensor:
+        spec = spec[:, :self.bins]
+        return torch.view_as_real(spec * (spec.abs() + 1e-6) ** (self.power - 1.0))
+
+    def from_spectra(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The loss between complex spectra ``(batch, n_fft // 2 + 1, frames)``."""
+        return (self.compressed(pred) - self.compressed(target)).abs().mean()
+
+
+class RestorationLoss(nn.Module):
+    """Multi-resolution STFT loss plus ``complex_weight`` times the low-band complex L1 at ``complex_n_fft``.
+
+    Each resolution's spectra are computed once and shared by both terms; ``parts`` holds the last
+    value of each term.
+    """
+
+    def __init__(self, *, sample_rate: int = 48000, hf_hz: float = 11000.0, hf_weight: float = 2.0,
+                 complex_weight: float = 0.5, complex_n_fft: int = 1024, resolutions=RESOLUTIONS) -> None:
+        super().__init__()
+        if complex_n_fft not in [n for n, _ in resolutions]:
+            raise ValueError("complex_n_fft must be one of the resolutions")
+        self.magnitude = nn.ModuleList(STFTMagnitudeLoss(n, h, sample_rate=sample_rate, hf_hz=hf_hz, hf_weight=hf_weight)
+                                       for n, h in resolutions)
+        self.complex = LowBandComplexLoss(complex_n_fft, sample_rate=sample_rate)
+        self.complex_n_fft, self.complex_weight = complex_n_fft, complex_weight
+        self.parts: dict[str, float] = {}
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        spectral = complex_l1 = 0.0
+        for loss in self.magnitude:
+            p, t = loss.spectra(pred, target)
+            spectral = spectral + loss.from_spectra(p, t) / len(self.magnitude)
+            if loss.n_fft == self.complex_n_fft:
+                complex_l1 = self.complex.from_spectra(p, t)
+        self.parts = {"mrstft": float(spectral.detach()), "complex": float(complex_l1.detach())}
+        return spectral + self.complex_weight * complex_l1
