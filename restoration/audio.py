@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .errors import BadInputError
+from .errors import BadInputError, first_line
 
 #: Longest STFT frame any method uses at the input rate; shorter clips are refused.
 MIN_SAMPLES = 2048
@@ -41,7 +41,7 @@ def load_audio(path: str | os.PathLike, *, sr: int | None = None, mono: bool = F
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise BadInputError(f"cannot decode {path.name} as audio ({_one_line(exc)})") from None
+        raise BadInputError(f"cannot decode {path.name} as audio ({first_line(exc)})") from None
     y = np.ascontiguousarray(data.T)
     if y.shape[0] > MAX_CHANNELS:
         raise BadInputError(f"{path.name} has {y.shape[0]} channels; only mono and stereo are supported")
@@ -175,8 +175,3 @@ def from_pcm(data: np.ndarray) -> np.ndarray:
     else:
         out = data.astype(np.float32)
     return np.ascontiguousarray(out.T)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[-1] if text else type(exc).__name__

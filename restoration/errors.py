@@ -30,3 +30,9 @@ class MissingModelError(RestorationError):
 
 class CheckpointError(MissingModelError):
     """A checkpoint exists but is corrupt, of another format version or inconsistent with its config."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message (its type name if it has none)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

@@ -17,10 +17,10 @@ from typing import Callable
 
 import numpy as np
 
-from ..audio import _one_line, check_signal, resample, to_channels
-from ..errors import BadParameterError, MissingModelError
+from ..audio import check_signal, resample, to_channels
+from ..errors import BadParameterError, MissingModelError, first_line
 from ..registry import get_method
-from .musicgen import resolve_device
+from .device import resolve_device
 
 Progress = Callable[[int, int], None] | None
 #: Shortest segment in seconds that ``segment`` may ask for (0 keeps the model's own).
@@ -153,7 +153,7 @@ def _cached_model(name: str, folder: str, device: str):
             net = get_model(name, repo=Path(folder) if folder else None)
     except (Exception, SystemExit) as exc:
         said = captured.getvalue().strip().splitlines()
-        reason = said[-1] if isinstance(exc, SystemExit) and said else _one_line(exc)
+        reason = said[-1] if isinstance(exc, SystemExit) and said else first_line(exc)
         if folder:
             fix = f"put {name}.yaml and its .th files in {folder}, or leave repo empty to download"
             raise MissingModelError(f"cannot load Demucs model {name!r} from {folder} ({reason}); {fix}") from None

@@ -16,7 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import BadParameterError, MissingModelError
+from ..errors import MissingModelError, first_line
+from .device import resolve_device
 from ..registry import Param
 
 #: Model used when neither the caller nor ``MUSICGEN_MODEL`` names one.
@@ -60,19 +61,6 @@ def resolve_model(model: str | os.PathLike | None = None) -> str:
     return name
 
 
-def resolve_device(device: str = "auto") -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; ``cuda`` without a GPU raises."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise BadParameterError("device cuda was requested but no CUDA GPU is available")
-    if device not in ("cpu", "cuda"):
-        raise BadParameterError(f"device must be auto, cpu or cuda, got {device!r}")
-    return device
-
-
 @functools.lru_cache(maxsize=2)
 def load_musicgen(model: str, device: str):
     """Load ``(MusicgenForConditionalGeneration, processor)`` onto ``device``, cached per (model, device).
@@ -93,7 +81,7 @@ def load_musicgen(model: str, device: str):
         raise MissingModelError(f"out of GPU memory loading MusicGen {model}; pick a smaller model "
                                 f"(e.g. {DEFAULT_MODEL}) or free the GPU") from None
     except Exception as exc:  # hub, file-format and config errors all mean: this model cannot be loaded here
-        raise MissingModelError(f"cannot load MusicGen model {model!r} ({_one_line(exc)}); {_FIX}") from exc
+        raise MissingModelError(f"cannot load MusicGen model {model!r} ({first_line(exc)}); {_FIX}") from exc
     return net, processor
 
 
@@ -158,8 +146,3 @@ class _StepCounter:
         if self.progress is not None:
             self.progress(min(self.done, self.total), self.total)
         return scores
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..audio import resample
 from ..chunking import overlap_add
-from ..errors import BadParameterError
+from .device import resolve_device
 from .checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 
 OUTPUT_SR = 48000
@@ -31,7 +31,7 @@ def restore(y: np.ndarray, sr: int, *, strength: float = 1.0, checkpoint: str = 
     over about 0.5 s; ``BATCH[device]`` chunks go through the model at once.
     Returns float32 ``(channels, round(samples * 48000 / sr))``.
     """
-    device = _device(device)
+    device = resolve_device(device)
     model = _model(str(Path(checkpoint).expanduser().resolve()) if checkpoint else str(DEFAULT_CHECKPOINT), device)
     if strength <= 0.0:
         if progress is not None:
@@ -69,18 +69,6 @@ def _apply(model, batch: np.ndarray, device: str, strength: float) -> np.ndarray
         if strength < 1.0:
             out = torch.lerp(x, out, strength)
         return out.float().cpu().numpy()
-
-
-def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise BadParameterError("device=cuda but no CUDA GPU is available; use device=cpu or auto")
-    if name not in BATCH:
-        raise BadParameterError(f"device must be auto, cpu or cuda, got {name!r}")
-    return name
 
 
 @functools.lru_cache(maxsize=4)
