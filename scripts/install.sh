@@ -9,7 +9,7 @@ dev=0
 [ "${1:-}" = "--dev" ] && dev=1
 
 apt_packages="ffmpeg"
-[ "$dev" = 1 ] && apt_packages="$apt_packages fluidsynth fluid-soundfont-gm chromium"
+[ "$dev" = 1 ] && apt_packages="$apt_packages fluidsynth fluid-soundfont-gm mma chromium"
 
 if command -v apt-get >/dev/null 2>&1; then
   missing=""
