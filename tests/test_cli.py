@@ -1,6 +1,5 @@
 """The command line: outputs, the summary line, and one-line errors with exit status 2."""
 
-import json
 import os
 import subprocess
 import sys

@@ -183,7 +183,7 @@ def test_level_match_lowers_every_version_alike_when_one_would_clip():
     spiky = 0.01 * tone.copy()
     spiky[0, ::4800] = 0.9  # loud clicks on a quiet tone: its peak/loudness ratio is far higher
     matched = level_match({"tone": 0.5 * tone, "spiky": spiky}, 48000, -10.0)
-    (y1, l1, g1), (y2, l2, g2) = matched["tone"], matched["spiky"]
+    (y1, l1, _), (y2, l2, _) = matched["tone"], matched["spiky"]
     assert l1 == l2 < -10.0
     assert max(np.max(np.abs(y1)), np.max(np.abs(y2))) == pytest.approx(10 ** (PEAK_CEILING_DBFS / 20), rel=1e-3)
     assert integrated_loudness(y1, 48000) == pytest.approx(integrated_loudness(y2, 48000), abs=0.01)
