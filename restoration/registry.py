@@ -241,6 +241,7 @@ register(Method(
     neural=True,
     params=(
         Param("strength", "float", 1.0, "mix between the resampled input (0) and the full restoration (1)", 0.0, 1.0),
+        Param("air", "float", 0.0, "level of the added high band: -1 darker (-6 dB), 0 as trained, +1 brighter (+6 dB)", -1.0, 1.0),
         Param("checkpoint", "text", "", "checkpoint folder (model.safetensors + config.json); empty = shipped weights"),
         _DEVICE,
     ),

@@ -61,7 +61,7 @@ def test_tiny_config_trains_and_loss_falls(music):
     losses = fit(model, lambda: fixed, loss, torch.optim.Adam(model.parameters()), steps=25, lr=3e-3, warmup=1)
     assert len(losses) == 25 and all(np.isfinite(losses))
     assert np.mean(losses[-3:]) < 0.8 * losses[0]
-    assert set(loss.parts) == {"mrstft", "complex"}
+    assert set(loss.parts) == {"mrstft", "complex", "level"}
 
 
 def test_model_is_identity_at_initialisation(music):
@@ -143,8 +143,22 @@ def test_missing_checkpoint_raises(tmp_path, tiny_ckpt):
         unet_method.restore(np.zeros((1, 4000), np.float32), 32000, checkpoint=str(tiny_ckpt))
 
 
-def test_chunked_equals_whole(tiny_ckpt, music, monkeypatch):
+@pytest.fixture
+def tiny_ckpt_no_noise(tmp_path):
+    torch.manual_seed(0)
+    model = SpectralUNet(UNetConfig(**SIZES["tiny"], noise=False))
+    with torch.no_grad():
+        model.head.weight.normal_(0.0, 0.3)
+        model.head.bias[model.bands:] = -2.0
+    return ckpt.save_checkpoint(model.eval(), tmp_path / "tiny-no-noise", training={"recipe": "test"})
+
+
+def test_chunked_equals_whole(tiny_ckpt_no_noise, tiny_ckpt, music, monkeypatch):
+    """Chunks agree with the whole signal: exactly for the copies, and in band level for the noise,
+    whose phases restart at every chunk (deterministic, but not continuous across a chunk border)."""
     y = lowpass(music(sr=32000, seconds=4.0), 32000, 11000)
+    tiny_ckpt_noise, tiny_ckpt = tiny_ckpt, tiny_ckpt_no_noise
+    with_noise = unet_method.restore(y, 32000, checkpoint=str(tiny_ckpt_noise), device="cpu")
     whole = unet_method.restore(y, 32000, checkpoint=str(tiny_ckpt), device="cpu")
     monkeypatch.setattr(unet_method, "CHUNK_S", 1.0)
     monkeypatch.setattr(unet_method, "OVERLAP_S", 0.25)
@@ -156,6 +170,10 @@ def test_chunked_equals_whole(tiny_ckpt, music, monkeypatch):
     assert calls[-1][0] == calls[-1][1] > 1
     assert np.sqrt(np.mean((chunked - whole) ** 2)) < 0.01 * np.sqrt(np.mean(whole ** 2))
     assert not np.allclose(whole, resample(y, 32000, 48000), atol=1e-3)  # the model did something
+    noisy_chunks = unet_method.restore(y, 32000, checkpoint=str(tiny_ckpt_noise), device="cpu")
+    for lo, hi in ((0, 10000), (12000, 16000), (16000, 22000)):
+        ratio = band_energy(noisy_chunks, 48000, lo, hi) / band_energy(with_noise, 48000, lo, hi)
+        assert abs(10 * np.log10(ratio)) < 1.0
 
 
 def test_strength_zero_gives_resampled_input(tiny_ckpt, music):
@@ -200,7 +218,8 @@ def test_train_command_writes_resumable_run(tmp_path, music):
             save_audio(tmp_path / "corpus" / split / f"c{i}.flac", music(seconds=1.0, seed=i), 48000)
     out = tmp_path / "run"
     common = ["train", "--data", str(tmp_path / "corpus"), "--out", str(out), "--size", "tiny", "--codecs", "none",
-              "--batch-size", "2", "--segment-s", "0.25", "--val-every", "2", "--val-clips", "1", "--threads", "1",
+              "--batch-size", "2", "--segment-s", "0.25", "--val-every", "2", "--val-clips", "1", "--visqol-clips", "0",
+              "--threads", "1", "--new-pairs", "1",
               "--cache", str(tmp_path / "cache")]
     assert main([*common, "--steps", "2"]) == 0
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
@@ -212,3 +231,107 @@ def test_train_command_writes_resumable_run(tmp_path, music):
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert {"event": "resume", "step": 2}.items() <= next(r for r in records if r.get("event") == "resume").items()
     assert [r["step"] for r in records if r.get("event") == "validation"] == [2, 3]
+
+
+def tone_model(noise_bias=-30.0):
+    """Tiny model that copies a band up by 192 bins (9 kHz) at gain 1; ``noise_bias`` sets the noise gain (log)."""
+    model = SpectralUNet(TINY).eval()
+    with torch.no_grad():
+        model.head.bias[model.bands:] = -30.0
+        shift = TINY.shifts.index(192)
+        model.head.bias[model.bands * (1 + shift):model.bands * (2 + shift)] = 0.0
+        model.head.bias[-model.bands:] = noise_bias
+    return model
+
+
+def test_noise_component_fills_the_band_around_a_copied_tone():
+    sr = 48000
+    tone = torch.from_numpy((0.3 * np.sin(2 * np.pi * 5000 * np.arange(sr) / sr)).astype(np.float32))[None, None]
+    spec = tone_model().spectrum(tone[0])
+    _, gains = tone_model().controls(spec)
+    assert gains.shape[1] == len(TINY.shifts) + 1  # one gain per shift, then the noise gain
+    with torch.inference_mode():
+        clean_copy = tone_model()(tone)[0, 0].numpy()[4096:-4096]
+        noisy = tone_model(noise_bias=1.0)(tone)[0, 0].numpy()[4096:-4096]
+        again = tone_model(noise_bias=1.0)(tone)[0, 0].numpy()[4096:-4096]
+    np.testing.assert_array_equal(noisy, again)  # fixed seed: deterministic
+    band = (13875, 14250)  # the 375 Hz band holding the copied tone
+    assert band_energy(clean_copy, sr, 13950, 14050) > 0.99 * band_energy(clean_copy, sr, *band)
+    spread = band_energy(noisy, sr, *band) - band_energy(noisy, sr, 13950, 14050)
+    assert spread > 0.5 * band_energy(noisy, sr, 13950, 14050)  # noise around the tone, in its band
+    assert band_energy(noisy, sr, 16000, 24000) < 1e-3 * band_energy(noisy, sr, *band)  # and only there
+
+
+def test_air_scales_only_the_new_band_monotonically(music, tmp_path):
+    x = torch.from_numpy(lowpass(music(seconds=1.0), 48000, 10000))[None]
+    model = tiny_model()
+    with torch.inference_mode():
+        outs = {air: model(x, air=air)[0].numpy() for air in (-1.0, -0.5, 0.0, 0.5, 1.0)}
+    new = [band_energy(outs[a], 48000, 12000, 22000) for a in sorted(outs)]
+    assert all(b > a for a, b in zip(new, new[1:]))
+    assert 10 * np.log10(new[-1] / new[2]) == pytest.approx(TINY.air_db, abs=0.3)
+    low = [band_energy(outs[a], 48000, 0, 5000) for a in sorted(outs)]
+    assert max(low) / min(low) < 1.001  # the band below the replicated region is untouched
+    y = lowpass(music(sr=32000, seconds=1.0), 32000, 10000)
+    folder = str(ckpt.save_checkpoint(model, tmp_path / "air"))
+    bright, plain = (unet_method.restore(y, 32000, air=a, checkpoint=folder, device="cpu") for a in (1.0, 0.0))
+    assert band_energy(bright, 48000, 12000, 22000) > 2 * band_energy(plain, 48000, 12000, 22000)
+
+
+def test_version_1_checkpoint_still_loads(tmp_path, music):
+    model = SpectralUNet(UNetConfig(**SIZES["tiny"], noise=False)).eval()
+    folder = ckpt.save_checkpoint(model, tmp_path / "v1")
+    config = json.loads((folder / ckpt.CONFIG).read_text())
+    config["format_version"] = 1
+    del config["model"]["noise"], config["model"]["air_db"]
+    (folder / ckpt.CONFIG).write_text(json.dumps(config))
+    loaded = ckpt.load_checkpoint(folder)
+    assert loaded.config.noise is False
+    config["format_version"] = 3
+    (folder / ckpt.CONFIG).write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"format version 3; this version of the library reads versions 1, 2"):
+        ckpt.load_checkpoint(folder)
+
+
+def test_loss_is_masked_above_the_target_bandwidth(music):
+    from restoration.training.losses import BandLevelLoss, STFTMagnitudeLoss
+
+    target = torch.from_numpy(music(seconds=1.0, channels=1))
+    spec = np.fft.rfft(target.numpy(), axis=-1)
+    spec[..., np.fft.rfftfreq(target.shape[-1], 1 / 48000) > 15000] = 0  # an encoder's low-pass
+    dark = torch.from_numpy(np.fft.irfft(spec, n=target.shape[-1], axis=-1).astype(np.float32))
+    width = torch.tensor([15000.0])
+    full = RestorationLoss()
+    assert float(full(dark, target)) > 0.2
+    assert float(full(dark, target, width)) < 0.05 * float(full(dark, target))
+    magnitude = STFTMagnitudeLoss(1024, 256)
+    assert float(magnitude(dark, target, width)) < 0.05 * float(magnitude(dark, target))
+    level = BandLevelLoss()
+    quieter = torch.from_numpy(music(seconds=1.0, channels=1)) * 10 ** (-10 / 20)
+    assert float(level(quieter, target, torch.tensor([19000.0]))) == pytest.approx(1.0, abs=0.01)  # 10 dB = 1
+    assert float(level(target, target)) == 0.0
+
+
+def test_batches_carry_bandwidth_and_no_source_roll_off(music):
+    from restoration.training.data import Augment
+
+    clean = music(seconds=1.0)
+    inputs, targets, widths = next(Batches([Pair("a", clean, clean, 17000.0)], segment=12000, batch_size=3, seed=0))
+    assert inputs.shape == targets.shape == (3, 12000) and widths.tolist() == [17000.0] * 3
+    assert not any("rolloff" in f for f in Augment.__dataclass_fields__)
+
+
+def test_warm_start_copies_matching_weights_and_shifts(tmp_path):
+    from restoration.training.train import warm_start
+
+    old = tiny_model()
+    folder = ckpt.save_checkpoint(old, tmp_path / "old")
+    new = SpectralUNet(UNetConfig(channels=TINY.channels, shifts=(64, 96, 128)))
+    head_before = new.head.bias.detach().clone()
+    assert warm_start(new, folder) > 0
+    bands = new.bands
+    assert torch.equal(new.stem.weight, old.stem.weight)
+    assert torch.equal(new.head.bias[:bands], old.head.bias[:bands])  # the mask
+    assert torch.equal(new.head.bias[bands:2 * bands], old.head.bias[bands:2 * bands])  # shift 64 (in both)
+    assert torch.equal(new.head.bias[2 * bands:3 * bands], head_before[2 * bands:3 * bands])  # 96: new
+    assert torch.equal(new.head.bias[3 * bands:4 * bands], old.head.bias[2 * bands:3 * bands])  # 128 -> its block

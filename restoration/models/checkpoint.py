@@ -15,7 +15,9 @@ from pathlib import Path
 from ..errors import CheckpointError, MissingModelError
 
 FORMAT = "restoration-spectral-unet"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions this library reads. Version 1 (before the noise component) is read as ``noise: false``.
+READABLE_VERSIONS = (1, 2)
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 #: The weights shipped with the project, loaded when no checkpoint is named.
@@ -52,11 +54,14 @@ def read_config(folder: str | os.PathLike) -> dict:
         raise CheckpointError(f"unreadable {CONFIG} in {folder}: {exc}") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise CheckpointError(f"{folder / CONFIG} is not a {FORMAT} checkpoint config")
-    if config.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"checkpoint {folder} has format version {config.get('format_version')!r}; "
-                              f"this version of the library reads version {FORMAT_VERSION}")
+    version = config.get("format_version")
+    if version not in READABLE_VERSIONS:
+        raise CheckpointError(f"checkpoint {folder} has format version {version!r}; this version of the "
+                              f"library reads versions {', '.join(map(str, READABLE_VERSIONS))}")
     if not isinstance(config.get("model"), dict):
         raise CheckpointError(f"{folder / CONFIG} has no model architecture")
+    if version == 1:
+        config["model"] = {"noise": False, **config["model"]}
     return config
 
 

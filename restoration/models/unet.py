@@ -12,8 +12,11 @@ above the source's cutoff is empty) and returns waveforms of the same shape. Ins
    initialisation) and non-negative gains for ``len(shifts)`` copies of the spectrum shifted up by
    ``shifts`` bins ("learned spectral band replication"); the stem strides ``time_stride`` frames, and
    the controls are held over that many frames (the copies carry the transients at full resolution).
-4. ``Y = mask * X + sum_s gain_s * shift_s(X)`` band by band (copies only between
-   ``replicate_from_hz`` and ``replicate_to_hz``), then ``torch.istft``.
+4. ``C = sum_s gain_s * shift_s(X)`` band by band (copies only between ``replicate_from_hz`` and
+   ``replicate_to_hz``); with ``noise``, a noise component ``N = noise_gain * rms(C) * U`` (U: unit
+   phasors of a fixed seed, rms over the band's bins) fills what the copies leave tonal or empty;
+   ``Y = mask * X + air * (C + N)``, then ``torch.istft``. ``air`` is the user's control of the new
+   band's level, ``10 ** (air * air_db / 20)``: 0 is the trained balance, +1 brighter, -1 darker.
 
 Every shift is a multiple of ``n_fft / hop`` bins (and of ``band_stride``), so a shifted copy is
 exactly the STFT of the input modulated up by ``shift * sr / n_fft`` Hz: the new band keeps the
@@ -36,7 +39,8 @@ class UNetConfig:
 
     ``shifts`` are in bins and must be multiples of ``n_fft // hop``; the replicated copies write only
     to whole bands between ``replicate_from_hz`` and ``replicate_to_hz`` (Hz: real music, mostly
-    from 44.1 kHz sources, has nothing above 22.05 kHz); ``mask_max`` bounds the mask.
+    from 44.1 kHz sources, has nothing above 22.05 kHz); ``mask_max`` bounds the mask. ``noise`` adds
+    the noise component (one more gain per band); ``air_db`` is the new band's gain at ``air = 1``.
     """
 
     sample_rate: int = 48000
@@ -45,11 +49,13 @@ class UNetConfig:
     band_stride: int = 8
     time_stride: int = 2
     channels: tuple[int, ...] = (64, 96, 128)
-    shifts: tuple[int, ...] = (64, 96, 128, 160, 192, 224, 256, 288)
+    shifts: tuple[int, ...] = (64, 96, 128, 160, 192, 224, 256, 288, 320, 352)
     replicate_from_hz: float = 6000.0
     replicate_to_hz: float = 22050.0
     mask_max: float = 2.0
     gain_init: float = -10.0
+    noise: bool = True
+    air_db: float = 6.0
 
     def __post_init__(self) -> None:
         bins = self.n_fft // 2
@@ -110,7 +116,8 @@ class SpectralUNet(nn.Module):
         self.down = nn.ModuleList([nn.Conv1d(ch[i], ch[i], 2, stride=2) for i in range(len(ch) - 1)])
         self.up = nn.ModuleList([nn.ConvTranspose1d(ch[i + 1], ch[i], 2, stride=2) for i in range(len(ch) - 1)])
         self.dec = nn.ModuleList([_Block(ch[i], ch[i]) for i in range(len(ch) - 1)])
-        self.head = nn.Conv1d(ch[0], self.bands * (1 + len(cfg.shifts)), 1)
+        self.outputs = 1 + len(cfg.shifts) + int(cfg.noise)  # mask, one gain per shift, noise gain
+        self.head = nn.Conv1d(ch[0], self.bands * self.outputs, 1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
         with torch.no_grad():
@@ -140,7 +147,7 @@ class SpectralUNet(nn.Module):
 
     def controls(self, spec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Complex ``(b, bins + 1, frames)`` -> band mask ``(b, bands, frames)`` and gains
-        ``(b, shifts, last_band - first_band, frames)``."""
+        ``(b, shifts (+ 1 noise gain), last_band - first_band, frames)``."""
         cfg = self.config
         frames = spec.shape[-1]
         pad = (-frames) % self.frame_multiple
@@ -159,37 +166,55 @@ class SpectralUNet(nn.Module):
         out = self.head(F.gelu(x))
         if cfg.time_stride > 1:
             out = out.repeat_interleave(cfg.time_stride, dim=-1)
-        out = out[..., :frames].reshape(out.shape[0], 1 + len(cfg.shifts), self.bands, frames)
+        out = out[..., :frames].reshape(out.shape[0], self.outputs, self.bands, frames)
         mask = cfg.mask_max * torch.sigmoid(out[:, 0] + self._mask_offset)
         gains = torch.exp(out[:, 1:, self.first_band:self.last_band].clamp(max=4.0))
         return mask, gains
 
-    def restore_spectrum(self, spec: torch.Tensor) -> torch.Tensor:
+    def restore_spectrum(self, spec: torch.Tensor, air: float = 0.0) -> torch.Tensor:
         """Complex ``(b, bins + 1, frames)`` -> restored complex spectrum of the same shape.
 
-        Band ``j`` becomes ``mask_j * X_j + sum_s gain_sj * X_(j - shift_s)``, gains only from
-        ``first_band`` to ``last_band - 1``. Computed on real ``(b, bands, 2 * band_stride, frames)`` tensors, frames
+        Band ``j`` becomes ``mask_j * X_j + a * (C_j + N_j)`` with ``C_j = sum_s gain_sj * X_(j - shift_s)``,
+        the noise ``N_j`` (with ``noise``) and ``a = 10 ** (air * air_db / 20)``, only from ``first_band``
+        to ``last_band - 1``. Computed on real ``(b, bands, 2 * band_stride, frames)`` tensors, frames
         last, where the broadcasts are cheap.
         """
+        cfg = self.config
         mask, gains = self.controls(spec)
         b, bins, frames = spec.shape
         real = torch.view_as_real(spec[:, :-1]).transpose(2, 3).reshape(b, self.bands, -1, frames)
         out = real * mask.unsqueeze(2)
         first, last = self.first_band, self.last_band
+        copies = torch.zeros_like(out[:, first:last])
         for i, shift in enumerate(self.band_shifts):
             lo = max(first, shift)
-            out[:, lo:last].addcmul_(real[:, lo - shift:last - shift], gains[:, i, lo - first:].unsqueeze(2))
+            copies[:, lo - first:].addcmul_(real[:, lo - shift:last - shift], gains[:, i, lo - first:].unsqueeze(2))
+        if cfg.noise:  # |C| averaged over the band's bins (re and im both in dim 2: twice the mean square)
+            rms = (2.0 * copies.square().mean(dim=2, keepdim=True)).sqrt()  # (b, new bands, 1, frames)
+            copies = copies + self.unit_noise(copies.shape, spec.device) * (rms * gains[:, -1].unsqueeze(2))
+        if air:
+            copies = copies * 10.0 ** (float(air) * cfg.air_db / 20.0)
+        out[:, first:last] += copies
         result = torch.empty_like(spec)
         parts = torch.view_as_real(result)
         parts[:, :-1] = out.reshape(b, bins - 1, 2, frames).transpose(2, 3)
         parts[:, -1] = torch.view_as_real(spec[:, -1]) * mask[:, -1].unsqueeze(-1)
         return result
 
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        """``(b, c, n)`` or ``(b, n)`` float at 48 kHz -> the same shape."""
+    @staticmethod
+    def unit_noise(shape: torch.Size, device) -> torch.Tensor:
+        """Unit-modulus complex noise as real ``shape`` = ``(b, bands, 2 * band_stride, frames)`` (real and
+        imaginary parts interleaved along dim 2), from a fixed seed: the output stays deterministic."""
+        generator = torch.Generator(device="cpu").manual_seed(0)
+        b, bands, pairs, frames = shape
+        angle = 2 * math.pi * torch.rand((b, bands, pairs // 2, 1, frames), generator=generator)
+        return torch.cat([torch.cos(angle), torch.sin(angle)], dim=3).reshape(shape).to(device)
+
+    def forward(self, wave: torch.Tensor, air: float = 0.0) -> torch.Tensor:
+        """``(b, c, n)`` or ``(b, n)`` float at 48 kHz -> the same shape; ``air`` in [-1, 1] sets the new band's level."""
         shape = wave.shape
         flat = wave.reshape(-1, shape[-1])
-        spec = self.restore_spectrum(self.spectrum(flat))
+        spec = self.restore_spectrum(self.spectrum(flat), air)
         cfg = self.config
         out = torch.istft(spec, cfg.n_fft, cfg.hop, window=self.window, center=True, length=shape[-1])
         return out.reshape(shape)

@@ -20,11 +20,12 @@ OVERLAP_S = 0.5
 BATCH = {"cpu": 1, "cuda": 8}
 
 
-def restore(y: np.ndarray, sr: int, *, strength: float = 1.0, checkpoint: str = "", device: str = "auto",
-            progress=None) -> np.ndarray:
+def restore(y: np.ndarray, sr: int, *, strength: float = 1.0, air: float = 0.0, checkpoint: str = "",
+            device: str = "auto", progress=None) -> np.ndarray:
     """Restore ``y`` (float32 ``(channels, samples)`` at ``sr`` Hz) to 48 kHz with the U-Net.
 
-    ``strength`` mixes the resampled input (0) with the restoration (1); ``checkpoint`` is a folder
+    ``strength`` mixes the resampled input (0) with the restoration (1); ``air`` (-1 to 1) sets the level
+    of the new band, ``air * air_db`` dB (6 dB by default) around the trained balance; ``checkpoint`` is a folder
     with ``model.safetensors`` + ``config.json`` (empty: the shipped weights); ``device`` is auto, cpu
     or cuda. Channels are restored one after the other (bounded memory on long files), each in
     overlap-added chunks of equal length near 10 s, aligned with the model's frame grid, cross-faded
@@ -47,7 +48,7 @@ def restore(y: np.ndarray, sr: int, *, strength: float = 1.0, checkpoint: str = 
         span = x.shape[-1] + overlap
         count = max(1, round(span / max(grid, round(CHUNK_S * OUTPUT_SR) - overlap)))
         chunk = grid * math.ceil((math.ceil(span / count) + overlap) / grid)  # equal chunks, 0.7-1.5 x CHUNK_S
-        out[c] = overlap_add(lambda batch: _apply(model, batch, device, float(strength)), x, chunk=chunk,
+        out[c] = overlap_add(lambda batch: _apply(model, batch, device, float(strength), float(air)), x, chunk=chunk,
                              overlap=overlap, batch_size=BATCH[device], progress=_channel_progress(progress, c, y.shape[0]))[0]
         del x
     return out
@@ -59,13 +60,13 @@ def _channel_progress(progress, channel: int, channels: int):
     return lambda done, total: progress(channel * total + done, channels * total)
 
 
-def _apply(model, batch: np.ndarray, device: str, strength: float) -> np.ndarray:
-    """``(k, channels, n)`` float32 -> ``strength * model + (1 - strength) * input``, same shape."""
+def _apply(model, batch: np.ndarray, device: str, strength: float, air: float = 0.0) -> np.ndarray:
+    """``(k, channels, n)`` float32 -> ``strength * model(air) + (1 - strength) * input``, same shape."""
     import torch
 
     with torch.inference_mode():
         x = torch.from_numpy(np.ascontiguousarray(batch)).to(device)
-        out = model(x)
+        out = model(x, air=air)
         if strength < 1.0:
             out = torch.lerp(x, out, strength)
         return out.float().cpu().numpy()

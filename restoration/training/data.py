@@ -5,11 +5,12 @@ clip is degraded once per seed and the pair is cached under ``data/`` (float32 `
 would add a rounding-noise floor at about -66 dB to the empty band, which the model learns to
 read, and which real 32 kHz input never has). Batches
 are random aligned crops of the pairs, with on-the-fly augmentation: a random gain, a random channel
-or the mid signal, a source roll-off at 16.5-21.5 kHz applied to both sides (real recordings mostly
-come from lossy or 44.1 kHz sources and fall off well before 24 kHz; the rendered MIDI does not),
-an extra low-pass of the input at a random cutoff (MusicGen rolls off from ~10 kHz; the chain alone
-stops at 11.5-14.5 kHz), and a fraction of clean full-band inputs whose target is the input itself
-("do no harm"). Everything is seeded. Numpy only; the training loop converts to torch.
+or the mid signal, an extra low-pass of the input at a random cutoff (MusicGen rolls off from ~10 kHz),
+and a fraction of clean full-band inputs whose target is the input itself ("do no harm"). Every
+pair carries the clean clip's own bandwidth (:func:`restoration.recordings.bandwidth_hz`): the loss
+is masked above it, so a lossy source's low-pass is never learned as the sound of music. (Version 1
+also drew a "source roll-off" on both sides; it taught the model dark targets and is gone.)
+Everything is seeded. Numpy only; the training loop converts to torch.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 
 from ..audio import load_audio, resample
 from ..errors import BadInputError
+from ..recordings import bandwidth_hz
 
 SR = 48000
 DEGRADED_SR = 32000
@@ -33,11 +35,13 @@ SILENCE_RMS = 10 ** (-70 / 20)
 
 @dataclass(frozen=True)
 class Pair:
-    """A clean clip and its degraded version, float32 ``(channels, samples)`` at 48 kHz, aligned."""
+    """A clean clip and its degraded version, float32 ``(channels, samples)`` at 48 kHz, aligned;
+    ``bandwidth`` (Hz) is the clean clip's own, above which it has no content to learn from."""
 
     name: str
     clean: np.ndarray
     degraded: np.ndarray
+    bandwidth: float = SR / 2
 
 
 def clip_files(root: str | os.PathLike, split: str) -> list[Path]:
@@ -61,7 +65,7 @@ def make_pair(path: str | os.PathLike, *, seed: int, degrade: Callable | None = 
     clean, _ = load_audio(path, sr=SR)
     low = resample(degrade(clean, SR, seed=seed, config=config), DEGRADED_SR, SR)
     n = min(clean.shape[-1], low.shape[-1])
-    return Pair(f"{Path(path).stem}@{seed}", clean[..., :n], low[..., :n])
+    return Pair(f"{Path(path).stem}@{seed}", clean[..., :n], low[..., :n], bandwidth_hz(clean, SR))
 
 
 def cached_pairs(files: Sequence[Path], *, seeds: Sequence[int], cache: str | os.PathLike,
@@ -73,9 +77,7 @@ def cached_pairs(files: Sequence[Path], *, seeds: Sequence[int], cache: str | os
     jobs = [(f, s) for f in files for s in seeds]
     pairs = []
     for i, (path, seed) in enumerate(jobs):
-        stat = Path(path).stat()
-        key = hashlib.sha1(f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{seed}|{config!r}".encode()).hexdigest()[:16]
-        target = cache / f"{Path(path).stem}.{seed}.{key}.f32.npy"
+        target = pair_path(path, seed=seed, cache=cache, config=config)
         if target.exists():
             both = np.load(target)
         else:
@@ -84,10 +86,27 @@ def cached_pairs(files: Sequence[Path], *, seeds: Sequence[int], cache: str | os
             tmp = target.with_suffix(".tmp.npy")
             np.save(tmp, both)
             os.replace(tmp, target)
-        pairs.append(Pair(f"{Path(path).stem}@{seed}", both[0], both[1]))
+        pairs.append(Pair(f"{Path(path).stem}@{seed}", both[0], both[1], bandwidth_hz(both[0], SR)))
         if progress is not None:
             progress(i + 1, len(jobs))
     return pairs
+
+
+def pair_path(path: str | os.PathLike, *, seed: int, cache: str | os.PathLike, config=None) -> Path:
+    """Where :func:`cached_pairs` keeps the pair of ``path`` and ``seed``: keyed by file, size, mtime, seed and config."""
+    stat = Path(path).stat()
+    key = hashlib.sha1(f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{seed}|{config!r}".encode()).hexdigest()[:16]
+    return Path(cache) / f"{Path(path).stem}.{seed}.{key}.f32.npy"
+
+
+def take_files(files: Sequence[Path], *, limit: int, ready: Callable[[Path], bool]) -> list[Path]:
+    """The files whose pairs are ``ready`` (cached) plus at most ``limit`` others (0: no limit), taken
+    in a stable shuffled order so that a partial set spreads over the corpus, not one package."""
+    ordered = sorted(files, key=lambda f: hashlib.sha1(f.name.encode()).hexdigest())
+    if limit <= 0:
+        return ordered
+    fresh = [f for f in ordered if not ready(f)][:limit]
+    return [f for f in ordered if ready(f) or f in fresh]
 
 
 def smooth_lowpass(y: np.ndarray, sr: int, *, cutoff_hz: float, slope_db_per_khz: float) -> np.ndarray:
@@ -108,13 +127,11 @@ class Augment:
     slope_db_per_khz: tuple[float, float] = (15.0, 80.0)
     gain_db: tuple[float, float] = (-18.0, 4.0)
     mid_fraction: float = 0.25
-    source_rolloff_fraction: float = 0.6
-    source_rolloff_hz: tuple[float, float] = (16500.0, 21500.0)
-    source_rolloff_slope: tuple[float, float] = (6.0, 60.0)
 
 
 class Batches:
-    """Endless random batches ``(inputs, targets)``, each float32 ``(batch_size, segment)`` at 48 kHz."""
+    """Endless random batches ``(inputs, targets, bandwidths)``: float32 ``(batch_size, segment)`` at
+    48 kHz twice, and the targets' own bandwidths, float32 ``(batch_size,)`` Hz."""
 
     def __init__(self, pairs: Sequence[Pair], *, segment: int, batch_size: int, seed: int = 0,
                  augment: Augment | None = None) -> None:
@@ -128,12 +145,14 @@ class Batches:
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         return self
 
-    def __next__(self) -> tuple[np.ndarray, np.ndarray]:
+    def __next__(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         examples = [self.example() for _ in range(self.batch_size)]
-        return np.stack([e[0] for e in examples]), np.stack([e[1] for e in examples])
+        return (np.stack([e[0] for e in examples]), np.stack([e[1] for e in examples]),
+                np.array([e[2] for e in examples], dtype=np.float32))
 
-    def example(self) -> tuple[np.ndarray, np.ndarray]:
-        """One augmented ``(input, target)`` crop, each float32 ``(segment,)``; near-silent crops are redrawn."""
+    def example(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """One augmented ``(input, target, bandwidth)``: crops float32 ``(segment,)`` and the target's
+        bandwidth in Hz; near-silent crops are redrawn."""
         rng, aug = self.rng, self.augment
         for _ in range(20):
             pair = self.pairs[rng.integers(len(self.pairs))]
@@ -147,10 +166,6 @@ class Batches:
         else:
             channel = rng.integers(clean.shape[0])
             clean, low = clean[channel], low[channel]
-        if rng.random() < aug.source_rolloff_fraction:  # the source itself was band-limited (lossy, 44.1 kHz)
-            rolloff = {"cutoff_hz": rng.uniform(*aug.source_rolloff_hz),
-                       "slope_db_per_khz": rng.uniform(*aug.source_rolloff_slope)}
-            clean, low = smooth_lowpass(clean, SR, **rolloff), smooth_lowpass(low, SR, **rolloff)
         roll = rng.random()
         if roll < aug.clean_fraction:
             low = clean
@@ -158,4 +173,4 @@ class Batches:
             low = smooth_lowpass(low, SR, cutoff_hz=rng.uniform(*aug.lowpass_hz),
                                  slope_db_per_khz=rng.uniform(*aug.slope_db_per_khz))
         gain = np.float32(10.0 ** (rng.uniform(*aug.gain_db) / 20.0))
-        return (low * gain).astype(np.float32), (clean * gain).astype(np.float32)
+        return (low * gain).astype(np.float32), (clean * gain).astype(np.float32), float(pair.bandwidth)

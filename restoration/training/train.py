@@ -2,8 +2,10 @@
 
 The run folder (``--out``) holds ``state.pt`` (model + optimizer + data state, for ``--resume``;
 never shipped), ``log.jsonl`` (one JSON object per logged step or validation), and ``best/`` — the
-checkpoint (``model.safetensors`` + ``config.json``) with the lowest validation LSD above 16 kHz on
-the real recordings of ``--data/real`` degraded by the simulator. Copy ``best/`` to
+checkpoint (``model.safetensors`` + ``config.json``) with the best validation score on held-out
+real recordings (``--data/real``, spread over the genres of the corpus manifest) degraded by the
+project's chain with low-pass cutoffs in ``--cutoffs``: the mean ViSQOL of the first
+``--visqol-clips`` clips, or (with 0) the lowest LSD above 16 kHz. Copy ``best/`` to
 ``checkpoints/unet/`` to ship it. Torch is imported inside the functions, so the CLI starts fast.
 """
 
@@ -28,6 +30,8 @@ SIZES = {
 }
 VALID_SEED = 10_000
 HF_HZ = 16000.0
+#: Bands (Hz) of the level-bias report: the restored level against the clean clip's, dB.
+BIAS_BANDS = ((12000, 14000), (14000, 16000), (16000, 18000), (18000, 20000), (20000, 22000))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,9 +45,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=2e-3, help="peak Adam learning rate (cosine decay)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the model, the batches and the degradation")
     parser.add_argument("--seeds-per-clip", type=int, default=2, help="degradations drawn per training clip")
-    parser.add_argument("--val-clips", type=int, default=8, help="real recordings used for validation")
+    parser.add_argument("--val-clips", type=int, default=16, help="held-out real recordings used for validation "
+                        "(spread over genres)")
+    parser.add_argument("--visqol-clips", type=int, default=8, help="validation clips also scored by ViSQOL, which "
+                        "then selects the best checkpoint (0: select by LSD above 16 kHz)")
+    parser.add_argument("--cutoffs", default="10000,15500", help="low-pass cutoff range of the degradation, Hz "
+                        "(LOW,HIGH; empty = the chain's default)")
+    parser.add_argument("--init", metavar="CHECKPOINT", default=None, help="warm start: copy every weight of this "
+                        "checkpoint whose shape matches (new replication shifts and the noise gain start at zero)")
+    parser.add_argument("--report", default=None, help="with --evaluate: also write the JSON report to this file")
     parser.add_argument("--val-every", type=int, default=200, help="validate and save every N steps")
     parser.add_argument("--refresh-every", type=int, default=400, help="add newly arrived corpus clips every N steps")
+    parser.add_argument("--new-pairs", type=int, default=0, help="degrade at most this many new clips at the start "
+                        "and at each refresh (0: all); the run starts sooner and the data grows as it trains")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="training device")
     parser.add_argument("--cache", default="data/unet_pairs", help="folder of cached degraded pairs")
@@ -60,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..models.checkpoint import save_checkpoint
     from ..models.unet import SpectralUNet, UNetConfig
-    from .data import Batches, cached_pairs, clip_files
+    from .data import Batches, cached_pairs, clip_files, pair_path, take_files
     from .losses import RestorationLoss
 
     if args.evaluate:
@@ -75,29 +89,37 @@ def run(args: argparse.Namespace) -> int:
     log = RunLog(out / "log.jsonl")
 
     model = SpectralUNet(UNetConfig(**SIZES[args.size])).to(device)
+    if args.init and not (args.resume and (out / "state.pt").exists()):
+        copied = warm_start(model, args.init)
+        log.write({"event": "init", "checkpoint": args.init, "tensors": copied})
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    step, best, data_seed = 0, math.inf, args.seed
+    step, best, data_seed = 0, -math.inf, args.seed
     if args.resume and (out / "state.pt").exists():
         state = torch.load(out / "state.pt", map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step, best, data_seed = int(state["step"]), float(state["best"]), int(state["data_seed"]) + 1
         if state.get("val_key") != _val_key(args):  # other validation data: scores not comparable
-            best = math.inf
+            best = -math.inf
         log.write({"event": "resume", "step": step, "best": best})
 
-    degrade_config = degradation(args.codecs)
+    degrade_config = degradation(args.codecs, args.cutoffs)
 
     def pairs_for(files, seeds):
         return cached_pairs(files, seeds=seeds, cache=args.cache, config=degrade_config, progress=log.progress("pairs"))
 
     seeds = [args.seed * 100 + k for k in range(args.seeds_per_clip)]
-    train_files = clip_files(args.data, "train")
+
+    def available() -> list[Path]:
+        return take_files(clip_files(args.data, "train"), limit=args.new_pairs, ready=lambda f: all(
+            pair_path(f, seed=s, cache=args.cache, config=degrade_config).exists() for s in seeds))
+
+    train_files = available()
     train_pairs = pairs_for(train_files, seeds)
-    real = clip_files(args.data, "real")
-    val_files = real[:: max(1, len(real) // args.val_clips)][: args.val_clips]
+    val_files = validation_files(args.data, args.val_clips)
     val_pairs = [p for i, f in enumerate(val_files) for p in pairs_for([f], [VALID_SEED + i])]
-    baselines = validation_baselines(val_pairs, out / f"baselines-{args.codecs.replace(',', '-') or 'default'}.json")
+    baselines = validation_baselines(val_pairs, out / f"baselines-{_slug(args.codecs, args.cutoffs)}-{len(val_pairs)}.json",
+                                     visqol_clips=args.visqol_clips)
     log.write({"event": "data", "train_clips": len(train_files), "pairs": len(train_pairs),
                "val_clips": [p.name for p in val_pairs], "baselines": baselines})
 
@@ -111,17 +133,17 @@ def run(args: argparse.Namespace) -> int:
         if i % 20 == 0:
             log.write({"step": i, "loss": loss, **loss_fn.parts, "lr": optimizer.param_groups[0]["lr"]})
         if i % args.refresh_every == 0:
-            now = clip_files(args.data, "train")
+            now = available()
             if len(now) > len(train_files):
                 train_files = now
                 batches = Batches(pairs_for(now, seeds), segment=segment, batch_size=args.batch_size,
                                   seed=data_seed + i)
                 log.write({"event": "refresh", "step": i, "train_clips": len(now)})
         if i % args.val_every == 0 or i == args.steps:
-            scores = validate(model, val_pairs, device=device)
-            improved = scores["lsd_hf"] < best
+            scores = validate(model, val_pairs, device=device, visqol_clips=args.visqol_clips)
+            improved = scores["selection"] > best
             if improved:
-                best = scores["lsd_hf"]
+                best = scores["selection"]
                 save_checkpoint(model, out / "best", training={
                     "recipe": recipe, "step": i, "train_clips": len(train_files),
                     "degradation_seeds": seeds, "validation": scores, "baselines": baselines})
@@ -132,28 +154,93 @@ def run(args: argparse.Namespace) -> int:
 
     fit(model, lambda: next(batches), loss_fn, optimizer, steps=args.steps, start=step, lr=args.lr,
         device=device, on_step=on_step)
-    print(f"trained to step {args.steps}; best validation LSD above 16 kHz {best:.3f} dB; checkpoint {out / 'best'}")
+    print(f"trained to step {args.steps}; best validation score {best:.3f}; checkpoint {out / 'best'}")
     return 0
 
 
-def degradation(codecs: str):
-    """The :class:`~restoration.degrade.DegradeConfig` drawing only from ``codecs`` (comma-separated),
-    with the default weights renormalised; None for the default chain when ``codecs`` is empty."""
+def warm_start(model, folder: str) -> int:
+    """Copy the weights of checkpoint ``folder`` into ``model`` where they fit; returns the tensors copied.
+
+    Tensors of the same name and shape are copied. The head (one row block of ``bands`` rows per
+    output: the mask, then one per shift, then the noise gain) is copied block by block for the
+    mask and for every shift both models have; the other blocks keep their initial values.
+    """
+    import torch
+
+    from ..models.checkpoint import load_checkpoint
+
+    source = load_checkpoint(folder)
+    old, new = source.state_dict(), model.state_dict()
+    copied = 0
+    with torch.no_grad():
+        for name, tensor in new.items():
+            if name.startswith("head.") or name not in old or old[name].shape != tensor.shape:
+                continue
+            tensor.copy_(old[name])
+            copied += 1
+        blocks = {0: 0} | {1 + source.config.shifts.index(s): 1 + i for i, s in enumerate(model.config.shifts)
+                           if s in source.config.shifts}
+        bands = model.bands
+        if source.bands == bands and old["head.weight"].shape[1] == new["head.weight"].shape[1]:
+            for src, dst in blocks.items():
+                for key in ("head.weight", "head.bias"):
+                    new[key][dst * bands:(dst + 1) * bands] = old[key][src * bands:(src + 1) * bands]
+            copied += 2
+    return copied
+
+
+def validation_files(root: str, count: int) -> list[Path]:
+    """``count`` clips of ``root/real`` spread over the genres of the manifest (round robin, stable)."""
+    from .data import clip_files
+
+    files = clip_files(root, "real")
+    genres = clip_genres(root)
+    by_genre: dict[str, list[Path]] = {}
+    for f in files:
+        by_genre.setdefault(genres.get(f"real/{f.name}", "other"), []).append(f)
+    groups = [by_genre[g] for g in sorted(by_genre)]
+    spread = [g[i] for i in range(max(len(g) for g in groups)) for g in groups if i < len(g)]
+    return spread[:count]
+
+
+def clip_genres(root: str) -> dict[str, str]:
+    """``{"real/x.flac": genre}`` from ``root/manifest.json`` (empty when there is none)."""
+    path = Path(root) / "manifest.json"
+    try:
+        return {e["file"]: e["genre"] for e in json.loads(path.read_text())["clips"] if "genre" in e}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def degradation(codecs: str, cutoffs: str = ""):
+    """The :class:`~restoration.degrade.DegradeConfig` drawing only from ``codecs`` (comma-separated,
+    default weights renormalised) with low-pass cutoffs drawn in ``cutoffs`` ("LOW,HIGH" Hz); None for
+    the default chain when both are empty."""
     from dataclasses import replace
 
     from ..degrade import CODECS, DegradeConfig
 
     names = [c.strip() for c in codecs.split(",") if c.strip()]
-    if not names:
+    if not names and not cutoffs.strip():
         return None
+    config = DegradeConfig()
+    if cutoffs.strip():
+        try:
+            low, high = (float(v) for v in cutoffs.split(","))
+        except ValueError:
+            raise BadInputError(f"--cutoffs must be LOW,HIGH in Hz, got {cutoffs!r}") from None
+        if not 0 < low <= high < 24000:
+            raise BadInputError(f"--cutoffs must satisfy 0 < LOW <= HIGH < 24000 Hz, got {cutoffs!r}")
+        config = replace(config, cutoff_hz=(low, high))
+    if not names:
+        return config
     unknown = sorted(set(names) - set(CODECS))
     if unknown:
         raise BadInputError(f"unknown codec(s) {', '.join(unknown)}; choose from {', '.join(CODECS)}")
-    base = DegradeConfig()
-    weights = {c: base.codec_weights.get(c, 0.0) or 0.1 for c in names}
+    weights = {c: config.codec_weights.get(c, 0.0) or 0.1 for c in names}
     total = sum(weights.values())
-    return replace(base, codec_weights={c: w / total for c, w in weights.items()},
-                   rvq_after_codec=base.rvq_after_codec if "rvq" in names else 0.0)
+    return replace(config, codec_weights={c: w / total for c, w in weights.items()},
+                   rvq_after_codec=config.rvq_after_codec if "rvq" in names else 0.0)
 
 
 def fit(model, next_batch: Callable[[], tuple[np.ndarray, np.ndarray]], loss_fn, optimizer, *, steps: int,
@@ -161,8 +248,9 @@ def fit(model, next_batch: Callable[[], tuple[np.ndarray, np.ndarray]], loss_fn,
         on_step: Callable[[int, float], None] | None = None) -> list[float]:
     """Optimise from step ``start`` to ``steps`` with a warm-up then cosine learning rate; returns the losses.
 
-    ``next_batch()`` gives ``(inputs, targets)`` float32 ``(batch, samples)``; ``on_step(step, loss)``
-    runs after every step (logging, validation, saving).
+    ``next_batch()`` gives ``(inputs, targets)`` float32 ``(batch, samples)``, optionally followed by
+    the targets' bandwidths float32 ``(batch,)`` Hz (the loss is masked above them);
+    ``on_step(step, loss)`` runs after every step (logging, validation, saving).
     """
     import torch
 
@@ -172,8 +260,8 @@ def fit(model, next_batch: Callable[[], tuple[np.ndarray, np.ndarray]], loss_fn,
         scale = min(1.0, step / warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / steps)))
         for group in optimizer.param_groups:
             group["lr"] = lr * scale
-        inputs, targets = (torch.from_numpy(a).to(device) for a in next_batch())
-        loss = loss_fn(model(inputs), targets)
+        inputs, targets, *bandwidth = (torch.from_numpy(a).to(device) for a in next_batch())
+        loss = loss_fn(model(inputs), targets, *bandwidth)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -187,28 +275,67 @@ def fit(model, next_batch: Callable[[], tuple[np.ndarray, np.ndarray]], loss_fn,
     return losses
 
 
-def validate(model, pairs, *, device: str = "cpu") -> dict[str, float]:
+def validate(model, pairs, *, device: str = "cpu", visqol_clips: int = 0) -> dict[str, float]:
     """Mean metrics of the model's output against the clean clip over ``pairs``, plus do-no-harm on clean input.
 
-    Keys: those of :func:`spectral_scores` for the restoration, and ``clean_lsd``, ``clean_si_sdr``,
-    ... of the model applied to the clean clip itself (``clean_lsd_hf`` and ``clean_hf_env_corr`` left out).
+    Keys: those of :func:`spectral_scores` for the restoration; ``clean_lsd``, ``clean_si_sdr``,
+    ``clean_mrstft`` of the model applied to the clean clip itself; ``bias_<lo>_<hi>``, the median
+    band-level bias in dB (:func:`band_bias_db`); with ``visqol_clips``, ``visqol`` (mean over the first
+    ``visqol_clips`` pairs); and ``selection``, the score that picks the best checkpoint (higher is
+    better): ``visqol``, or ``-lsd_hf`` without ViSQOL.
     """
     import torch
 
-    rows = []
+    rows, biases, visqol = [], [], []
     with torch.inference_mode():
-        for pair in pairs:
+        for i, pair in enumerate(pairs):
             clean, degraded = pair.clean, pair.degraded
             restored = model(torch.from_numpy(degraded).to(device)).cpu().numpy()
             kept = model(torch.from_numpy(clean).to(device)).cpu().numpy()
             rows.append({**spectral_scores(clean, restored),
                          **{f"clean_{k}": v for k, v in spectral_scores(clean, kept).items()
                             if k in ("lsd", "si_sdr", "mrstft")}})
-    return {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
+            biases.append(band_bias_db(clean, restored, bandwidth=pair.bandwidth))
+            if i < visqol_clips:
+                from ..analysis.metrics import visqol_moslqo
+                visqol.append(visqol_moslqo(restored, 48000, clean, 48000))
+    scores = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
+    scores.update(median_bias(biases))
+    if visqol:
+        scores["visqol"] = float(np.mean(visqol))
+    scores["selection"] = scores["visqol"] if visqol else -scores["lsd_hf"]
+    return scores
 
 
-def validation_baselines(pairs, path: Path) -> dict[str, dict[str, float]]:
-    """:func:`method_scores` of ``passthrough`` and ``sbr`` on the validation pairs, cached in ``path``.
+def band_bias_db(clean: np.ndarray, out: np.ndarray, *, bandwidth: float, sr: int = 48000) -> dict[str, float]:
+    """Level of ``out`` against ``clean`` (both ``(channels, n)`` at ``sr``) per band of :data:`BIAS_BANDS`, dB.
+
+    Mean power over the whole clip (mono mix, Hann-windowed 2048-point frames); NaN for bands above
+    the clean clip's own ``bandwidth`` (Hz), where there is no reference to compare with.
+    """
+    from scipy.signal import welch
+
+    n = min(clean.shape[-1], out.shape[-1])
+    freqs, p_clean = welch(np.mean(clean[..., :n], axis=0), sr, nperseg=2048)
+    _, p_out = welch(np.mean(out[..., :n], axis=0), sr, nperseg=2048)
+    result = {}
+    for lo, hi in BIAS_BANDS:
+        band = (freqs >= lo) & (freqs < hi)
+        result[f"bias_{lo // 1000}_{hi // 1000}"] = (float(10 * np.log10((p_out[band].sum() + 1e-20) / (p_clean[band].sum() + 1e-20)))
+                                                    if hi <= bandwidth else float("nan"))
+    return result
+
+
+def median_bias(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Median over clips of each ``bias_*`` value, NaNs (bands above a clip's bandwidth) left out."""
+    keys = rows[0].keys() if rows else ()
+    values = {k: [r[k] for r in rows if np.isfinite(r[k])] for k in keys}
+    return {k: float(np.median(v)) if v else float("nan") for k, v in values.items()}
+
+
+def validation_baselines(pairs, path: Path, *, visqol_clips: int = 0) -> dict[str, dict[str, float]]:
+    """:func:`method_scores` of ``passthrough`` and ``sbr`` on the validation pairs, cached in ``path``;
+    with ``visqol_clips``, their mean ViSQOL over the first ``visqol_clips`` pairs as ``visqol``.
 
     A method whose module is not importable (not written yet) is left out and tried again next time.
     """
@@ -216,13 +343,25 @@ def validation_baselines(pairs, path: Path) -> dict[str, dict[str, float]]:
     for name in ("passthrough", "sbr"):
         if name not in result and _importable(name):
             result[name] = method_scores(pairs, name)
+            if visqol_clips:
+                result[name]["visqol"] = method_scores(pairs[:visqol_clips], name, visqol=True)["visqol"]
     path.write_text(json.dumps(result, indent=2))
     return result
 
 
 def method_scores(pairs, name: str, params: dict | None = None, *, clean_input: bool = False,
                   visqol: bool = False) -> dict[str, float]:
-    """Mean :func:`spectral_scores` of registered method ``name`` over ``pairs``.
+    """Mean :func:`spectral_scores` of registered method ``name`` over ``pairs`` (see :func:`method_rows`)."""
+    rows = method_rows(pairs, name, params, clean_input=clean_input, visqol=visqol)
+    return {key: float(np.mean([r[key] for r in rows])) for key in rows[0] if key.startswith(SCORE_KEYS)}
+
+
+SCORE_KEYS = ("lsd", "si_sdr", "mrstft", "hf_env_corr", "visqol")
+
+
+def method_rows(pairs, name: str, params: dict | None = None, *, clean_input: bool = False,
+                visqol: bool = False) -> list[dict[str, float]]:
+    """Per pair: :func:`spectral_scores` and :func:`band_bias_db` of registered method ``name``.
 
     The method gets each degraded clip at 32 kHz (``clean_input``: the clean clip at 48 kHz, to measure
     that it does no harm); its output is resampled to 48 kHz and compared with the clean clip.
@@ -236,28 +375,52 @@ def method_scores(pairs, name: str, params: dict | None = None, *, clean_input: 
         clean, degraded = pair.clean, pair.degraded
         source, rate = (clean, SR) if clean_input else (resample(degraded, SR, DEGRADED_SR), DEGRADED_SR)
         out, _ = restore(source, rate, name, params, sample_rate=SR)
-        rows.append(spectral_scores(clean, out, visqol=visqol))
-    return {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
+        rows.append({**spectral_scores(clean, out, visqol=visqol), **band_bias_db(clean, out, bandwidth=pair.bandwidth)})
+    return rows
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    """``--evaluate CHECKPOINT``: scores of the U-Net, passthrough and sbr on real recordings, as JSON."""
-    from .data import cached_pairs, clip_files
+    """``--evaluate CHECKPOINT``: the U-Net, passthrough and sbr on ``--val-clips`` held-out real recordings.
 
-    real = clip_files(args.data, "real")
-    files = real[:: max(1, len(real) // args.val_clips)][: args.val_clips]
-    config = degradation(args.codecs)
+    The clips are degraded as in validation (``--cutoffs``, ``--codecs``, seeds ``VALID_SEED + i``).
+    The JSON report has per-method means, the median band-level bias, per-genre means, the same on
+    the clean 48 kHz clips (do no harm), and every clip's row; printed, and written to ``--report``.
+    """
+    from .data import cached_pairs
+
+    files = validation_files(args.data, args.val_clips)
+    genres = clip_genres(args.data)
+    config = degradation(args.codecs, args.cutoffs)
     pairs = [p for i, f in enumerate(files) for p in
              cached_pairs([f], seeds=[VALID_SEED + i], cache=args.cache, config=config)]
+    clip_genre = [genres.get(f"real/{f.name}", "other") for f in files]
     unet = {"checkpoint": str(Path(args.evaluate).resolve())}
-    report = {"clips": [p.name for p in pairs], "degraded": {}, "clean_input": {}}
+    report = {"clips": [p.name for p in pairs], "genres": clip_genre, "cutoffs": args.cutoffs,
+              "degraded": {}, "clean_input": {}, "rows": {}}
     for name in ("passthrough", "sbr", "unet"):
-        if _importable(name):
-            params = unet if name == "unet" else None
-            report["degraded"][name] = method_scores(pairs, name, params, visqol=args.visqol)
-            report["clean_input"][name] = method_scores(pairs, name, params, clean_input=True, visqol=args.visqol)
-    print(json.dumps(report, indent=2))
+        if not _importable(name):
+            continue
+        params = unet if name == "unet" else None
+        for part, clean_input in (("degraded", False), ("clean_input", True)):
+            rows = method_rows(pairs, name, params, clean_input=clean_input, visqol=args.visqol)
+            report[part][name] = summarise(rows, clip_genre)
+            report["rows"][f"{part}/{name}"] = rows
+    text = json.dumps(report, indent=2, default=_plain)
+    if args.report:
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.report).write_text(text + "\n")
+    print(text)
     return 0
+
+
+def summarise(rows: list[dict[str, float]], genres: list[str]) -> dict:
+    """Means of the scores, median band biases, and the means per genre, of per-clip ``rows``."""
+    def means(subset):
+        return {k: float(np.nanmean([r[k] for r in subset])) for k in subset[0] if k.startswith(SCORE_KEYS)}
+
+    summary = {**means(rows), **median_bias([{k: v for k, v in r.items() if k.startswith("bias_")} for r in rows])}
+    summary["per_genre"] = {g: means([r for r, rg in zip(rows, genres) if rg == g]) for g in sorted(set(genres))}
+    return summary
 
 
 def spectral_scores(clean: np.ndarray, out: np.ndarray, sr: int = 48000, *, visqol: bool = False) -> dict[str, float]:
@@ -271,8 +434,12 @@ def spectral_scores(clean: np.ndarray, out: np.ndarray, sr: int = 48000, *, visq
 
 
 def _val_key(args: argparse.Namespace) -> str:
-    """What the validation scores depend on besides the model: the data, the clips and the chain."""
-    return f"{Path(args.data).resolve()}|{args.val_clips}|{args.codecs}|float32"
+    """What the validation scores depend on besides the model: the data, the clips, the chain, the score."""
+    return f"{Path(args.data).resolve()}|{args.val_clips}|{args.visqol_clips}|{args.codecs}|{args.cutoffs}|v2"
+
+
+def _slug(*parts: str) -> str:
+    return "_".join(p.replace(",", "-") for p in parts if p) or "default"
 
 
 def _importable(name: str) -> bool:

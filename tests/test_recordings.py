@@ -1,0 +1,108 @@
+"""Real-recording corpus: bandwidth measurement, the reserved-package guard, the split by track."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from restoration import corpus, recordings
+from restoration.audio import resample
+from restoration.recordings import (Package, RecordingsError, bandwidth_hz, build_recordings, check_allowed,
+                                    split_tracks, Track)
+
+
+def noise(seconds=4.0, sr=48000, seed=0):
+    return np.random.default_rng(seed).standard_normal((2, int(sr * seconds))).astype(np.float32) * 0.1
+
+
+def brickwall(y, sr, cutoff):
+    """An encoder's low-pass: every FFT bin above ``cutoff`` removed."""
+    spec = np.fft.rfft(y, axis=-1)
+    spec[..., np.fft.rfftfreq(y.shape[-1], 1 / sr) > cutoff] = 0
+    return np.fft.irfft(spec, n=y.shape[-1], axis=-1).astype(np.float32)
+
+
+@pytest.mark.parametrize("cutoff", [11000.0, 16000.0, 19500.0])
+def test_bandwidth_finds_an_encoder_lowpass(cutoff):
+    y = brickwall(noise(), 48000, cutoff)
+    assert abs(bandwidth_hz(y, 48000) - cutoff) < 400
+
+
+def test_bandwidth_of_full_band_and_44k_sources():
+    assert bandwidth_hz(noise(), 48000) > 23500
+    from_44k = resample(noise(sr=44100), 44100, 48000)  # nothing above 22.05 kHz after resampling
+    assert 21000 < bandwidth_hz(from_44k, 48000) < 22300
+
+
+def test_bandwidth_keeps_natural_treble_roll_off():
+    """A dark but real band (-40 dB at 18 kHz) is content, not an encoder's cut."""
+    y = noise()
+    spec = np.fft.rfft(y, axis=-1)
+    hz = np.fft.rfftfreq(y.shape[-1], 1 / 48000)
+    spec *= 10 ** (-np.clip(hz - 4000, 0, None) / 1000 * 2.5 / 20)  # -2.5 dB/kHz above 4 kHz
+    assert bandwidth_hz(np.fft.irfft(spec, n=y.shape[-1]), 48000) > 23000
+
+
+@pytest.mark.parametrize("name", ["wesnoth-music", "wesnoth-1.16-music", "wesnoth-1.18-music", "nexuiz-music"])
+def test_reserved_packages_are_refused(name, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(recordings.subprocess, "run", lambda *a, **k: calls.append(a))
+    with pytest.raises(RecordingsError, match="reserved for independent evaluation"):
+        check_allowed(name)
+    with pytest.raises(RecordingsError, match="reserved"):
+        recordings.fetch(name, tmp_path)
+    monkeypatch.setitem(recordings.PACKAGES, name, Package("rock", "none", "a test"))  # even if listed
+    with pytest.raises(RecordingsError, match="reserved"):
+        build_recordings(tmp_path, tmp_path, {}, packages=[name], is_silent=lambda y: False, fade=lambda y: y,
+                         save_manifest=lambda: None)
+    assert calls == [] and not any(tmp_path.iterdir())  # nothing downloaded, nothing written
+
+
+def test_corpus_cli_refuses_a_reserved_package(tmp_path, capsys):
+    assert corpus.main(["--out", str(tmp_path / "c"), "--cache", str(tmp_path / "d"), "--packages", "nexuiz-music"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nexuiz-music is reserved" in err
+
+
+def test_tracks_split_by_track_with_one_held_out_per_small_package():
+    tracks = [Track(p, f"t{i}.ogg", None) for p in ("a", "b") for i in range(8)] + [Track("c", "only.ogg", None)]
+    split = split_tracks(tracks)
+    for package in ("a", "b"):
+        assert sum(split[f"{package}/t{i}.ogg"] == "real" for i in range(8)) == 2  # ceil(0.15 * 8)
+    assert split["c/only.ogg"] == "train"
+    assert split == split_tracks(list(reversed(tracks)))  # stable
+
+
+def test_build_recordings_cuts_measures_and_never_mixes_splits(tmp_path, monkeypatch, music):
+    root = tmp_path / "cache" / "pkgs" / "fake-music"
+    (root / "music").mkdir(parents=True)
+    (root / ".unpacked").write_text("ok\n")
+    for i in range(4):  # 35 s tracks; odd ones went through a 16 kHz encoder low-pass
+        y = np.concatenate([music(seconds=5.0, seed=i * 7 + k) for k in range(7)], axis=-1)
+        if i % 2:
+            y = brickwall(y, 48000, 16000)
+        sf.write(root / "music" / f"track{i}.flac", y.T, 48000)
+    (root / "music" / "blip.flac").write_bytes(b"")  # undecodable: skipped with a message
+    sf.write(root / "music" / "short.flac", music(seconds=2.0).T, 48000)  # a sound effect
+    monkeypatch.setattr(recordings, "PACKAGES", {"fake-music": Package("testgenre", "CC0", "synthetic")})
+    monkeypatch.setattr(recordings, "VALID_MIN_BANDWIDTH_HZ", 15000.0)
+    out, manifest, lines = tmp_path / "corpus", {}, []
+    build_recordings(out, tmp_path / "cache", manifest, clip_s=4.0, is_silent=corpus.is_silent, fade=corpus.fade,
+                     save_manifest=lambda: None, log=lines.append)
+    clips = [e for e in manifest.values() if e["split"] in ("train", "real")]
+    assert {e["split"] for e in clips} == {"train", "real"}
+    by_track = {}
+    for entry in clips:
+        by_track.setdefault(entry["track"], set()).add(entry["split"])
+        assert (out / entry["file"]).exists() and entry["genre"] == "testgenre" and entry["license"] == "CC0"
+        odd = entry["track"].endswith(("track1.flac", "track3.flac"))
+        assert abs(entry["bandwidth_hz"] - 16000) < 400 if odd else entry["bandwidth_hz"] > 19000
+        assert sf.info(out / entry["file"]).samplerate == 48000
+    assert all(len(s) == 1 for s in by_track.values())  # a track is train or validation, never both
+    assert any("blip.flac" in line for line in lines)
+    assert any("short" in e["track"] and e["split"] == "skipped" for e in manifest.values())
+    before = json.dumps(manifest, sort_keys=True)
+    build_recordings(out, tmp_path / "cache", manifest, clip_s=4.0, is_silent=corpus.is_silent, fade=corpus.fade,
+                     save_manifest=lambda: None)  # resumable: nothing new, nothing decoded again
+    assert json.dumps(manifest, sort_keys=True) == before
