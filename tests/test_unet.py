@@ -317,7 +317,7 @@ def test_batches_carry_bandwidth_and_no_source_roll_off(music):
 
     clean = music(seconds=1.0)
     inputs, targets, widths = next(Batches([Pair("a", clean, clean, 17000.0)], segment=12000, batch_size=3, seed=0))
-    assert inputs.shape == targets.shape == (3, 12000) and widths.tolist() == [17000.0] * 3
+    assert inputs.shape == targets.shape == (3, 12000) and widths.tolist() == [16000.0] * 3  # less the transition
     assert not any("rolloff" in f for f in Augment.__dataclass_fields__)
 
 
@@ -335,3 +335,29 @@ def test_warm_start_copies_matching_weights_and_shifts(tmp_path):
     assert torch.equal(new.head.bias[bands:2 * bands], old.head.bias[bands:2 * bands])  # shift 64 (in both)
     assert torch.equal(new.head.bias[2 * bands:3 * bands], head_before[2 * bands:3 * bands])  # 96: new
     assert torch.equal(new.head.bias[3 * bands:4 * bands], old.head.bias[2 * bands:3 * bands])  # 128 -> its block
+
+
+def test_target_checks_read_an_evaluation_report():
+    """scripts/unet_targets.py: every issue target is checked, per genre, from the evaluation JSON."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("unet_targets", "scripts/unet_targets.py")
+    targets = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(targets)
+
+    def scores(visqol, lsd_hf, bias):
+        return {"visqol": visqol, "lsd": 10.0, "lsd_hf": lsd_hf, "hf_env_corr": 0.5, "bias_16_18": bias,
+                "per_genre": {"rock": {"visqol": visqol}, "orchestral": {"visqol": visqol - 0.3}}}
+
+    report = {"clips": ["a", "b"], "genres": ["rock", "orchestral"], "cutoffs": "10000,15500",
+              "degraded": {"passthrough": scores(3.3, 45.0, -60.0), "sbr": scores(3.9, 26.0, -8.0),
+                           "unet": scores(4.1, 17.0, -2.0)},
+              "clean_input": {"unet": {"visqol": 4.7, "lsd": 1.0}}}
+    met = {name: ok for name, ok, _ in targets.checks(report)}
+    assert met["ViSQOL rock >= sbr + 0.15"] and met["ViSQOL orchestral >= passthrough + 0.4"]
+    assert met["LSD >16 kHz <= 0.7 x sbr"] and met["bias_16_18 within +-3 dB"] and met["clean input ViSQOL >= 4.6"]
+    report["degraded"]["unet"] = scores(3.95, 20.0, -4.0)
+    met = {name: ok for name, ok, _ in targets.checks(report)}
+    assert not met["ViSQOL rock >= sbr + 0.15"] and not met["LSD >16 kHz <= 0.7 x sbr"]
+    assert not met["bias_16_18 within +-3 dB"]
+    assert any("| unet | 3.95 |" in line for line in targets.tables(report))

@@ -29,6 +29,9 @@ from ..recordings import bandwidth_hz
 
 SR = 48000
 DEGRADED_SR = 32000
+#: An encoder's low-pass starts to bite this far (Hz) below the bandwidth it finally reaches: the
+#: loss stops there, so the transition band is not learned as music either.
+LOWPASS_TRANSITION_HZ = 1000.0
 #: Crops of the clean clip quieter than this RMS (-70 dBFS) are drawn again.
 SILENCE_RMS = 10 ** (-70 / 20)
 
@@ -151,8 +154,8 @@ class Batches:
                 np.array([e[2] for e in examples], dtype=np.float32))
 
     def example(self) -> tuple[np.ndarray, np.ndarray, float]:
-        """One augmented ``(input, target, bandwidth)``: crops float32 ``(segment,)`` and the target's
-        bandwidth in Hz; near-silent crops are redrawn."""
+        """One augmented ``(input, target, bandwidth)``: crops float32 ``(segment,)`` and the band (Hz) the
+        loss may use, the target's bandwidth less :data:`LOWPASS_TRANSITION_HZ`; near-silent crops are redrawn."""
         rng, aug = self.rng, self.augment
         for _ in range(20):
             pair = self.pairs[rng.integers(len(self.pairs))]
@@ -173,4 +176,5 @@ class Batches:
             low = smooth_lowpass(low, SR, cutoff_hz=rng.uniform(*aug.lowpass_hz),
                                  slope_db_per_khz=rng.uniform(*aug.slope_db_per_khz))
         gain = np.float32(10.0 ** (rng.uniform(*aug.gain_db) / 20.0))
-        return (low * gain).astype(np.float32), (clean * gain).astype(np.float32), float(pair.bandwidth)
+        usable = pair.bandwidth - LOWPASS_TRANSITION_HZ if pair.bandwidth < SR / 2 else pair.bandwidth
+        return (low * gain).astype(np.float32), (clean * gain).astype(np.float32), float(usable)

@@ -65,6 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only evaluate this checkpoint folder against passthrough and sbr on --val-clips "
                              "real recordings (and on the clean clips: do no harm), print JSON and exit")
     parser.add_argument("--visqol", action="store_true", help="include ViSQOL in --evaluate (slow)")
+    parser.add_argument("--methods", default="passthrough,sbr,unet", help="with --evaluate: the methods to score")
     parser.add_argument("--codecs", default="", help="comma-separated codecs the degradation may draw "
                         "(from restoration.degrade.CODECS; empty = the chain's default mix)")
 
@@ -397,12 +398,21 @@ def evaluate(args: argparse.Namespace) -> int:
     unet = {"checkpoint": str(Path(args.evaluate).resolve())}
     report = {"clips": [p.name for p in pairs], "genres": clip_genre, "cutoffs": args.cutoffs,
               "degraded": {}, "clean_input": {}, "rows": {}}
-    for name in ("passthrough", "sbr", "unet"):
+    for name in [m.strip() for m in args.methods.split(",") if m.strip()]:
         if not _importable(name):
             continue
         params = unet if name == "unet" else None
         for part, clean_input in (("degraded", False), ("clean_input", True)):
-            rows = method_rows(pairs, name, params, clean_input=clean_input, visqol=args.visqol)
+            if clean_input and name != "unet":  # do no harm is the U-Net's target; the DSP rows are known
+                continue
+            cache = (Path(args.cache) / f"eval-{name}-{part}-{len(pairs)}-{_slug(args.codecs, args.cutoffs)}"
+                     f"{'-visqol' if args.visqol else ''}.json")
+            if name != "unet" and cache.exists():  # the baselines do not change between checkpoints
+                rows = json.loads(cache.read_text())
+            else:
+                rows = method_rows(pairs, name, params, clean_input=clean_input, visqol=args.visqol)
+                if name != "unet":
+                    cache.write_text(json.dumps(rows, default=_plain))
             report[part][name] = summarise(rows, clip_genre)
             report["rows"][f"{part}/{name}"] = rows
     text = json.dumps(report, indent=2, default=_plain)
