@@ -9,6 +9,8 @@ import pytest
 from restoration.listening import export_csv, results_figure, summarize
 from restoration.listening.stats import (binomial_tail, bradley_terry, bt_mle_exists, sign_test, t_interval,
                                          wilson_interval)
+MUSHRA_TABLE = "MUSHRA ratings (mean and 95 % t-interval, clipped to 0-100)"
+
 from test_listening_storage import answer_all, make_test, store  # noqa: F401 (store is a fixture)
 
 
@@ -124,7 +126,7 @@ def test_mushra_results_label_reference_and_anchor(store, tmp_path):  # noqa: F8
     for k in range(3):
         answer_all(store, test_id, f"l{k}", lambda shown, x, k=k: (
             "ratings", {s: scores[conditions[s]][k] for s in shown}))
-    rows = {r["condition"]: r for r in summarize(store, test_id).tables["MUSHRA ratings (mean and 95 % t-interval)"]}
+    rows = {r["condition"]: r for r in summarize(store, test_id).tables[MUSHRA_TABLE]}
     assert set(rows) == {"m1", "hidden reference", "anchor (3.5 kHz low-pass)"}
     assert rows["m1"]["mean"] == 70 and rows["m1"]["ci95_half_width"] == pytest.approx(24.84138, abs=1e-4)
     assert rows["hidden reference"]["ci95_half_width"] == 0.0

@@ -50,11 +50,11 @@ def store(tmp_path):
 
 
 def test_new_database_has_schema_version_wal_and_tables(store):
-    assert store.schema_version() == SCHEMA_VERSION == 1
+    assert store.schema_version() == SCHEMA_VERSION == 2
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"tests", "stimuli", "trials", "listeners", "answers"} <= tables
+    assert {"tests", "stimuli", "trials", "listeners", "answers", "meta", "presentations", "plays"} <= tables
 
 
 def test_migration_hook_and_refusals(tmp_path, monkeypatch):
@@ -65,12 +65,12 @@ def test_migration_hook_and_refusals(tmp_path, monkeypatch):
     from restoration.listening import storage
 
     steps = []
-    monkeypatch.setattr(storage, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(storage.MIGRATIONS, 1, lambda conn: (steps.append(1), conn.execute(
+    monkeypatch.setattr(storage, "SCHEMA_VERSION", 3)
+    monkeypatch.setitem(storage.MIGRATIONS, 2, lambda conn: (steps.append(2), conn.execute(
         "ALTER TABLE answers ADD COLUMN device TEXT")))
     upgraded = ListeningStore(path)
-    assert steps == [1] and upgraded.schema_version() == 2
-    monkeypatch.setattr(storage, "SCHEMA_VERSION", 1)
+    assert steps == [2] and upgraded.schema_version() == 3
+    monkeypatch.setattr(storage, "SCHEMA_VERSION", 2)
     with pytest.raises(StorageError, match="newer than this program"):
         ListeningStore(path)
     junk = tmp_path / "junk.sqlite"
@@ -138,11 +138,11 @@ def test_join_refuses_unknown_or_closed_tests(store):
 
 def test_finished_listener_and_reopen_keeps_everything(store):
     test_id = make_test(store, "mushra", conditions=("m1", "m2", "ref"), clips=("c1", "c2"), reference="ref")
-    answer_all(store, test_id, "Ann", lambda shown, x: ("ratings", {s: 10.0 * k for k, s in enumerate(shown)}))
+    answer_all(store, test_id, "Ann", lambda shown, x: ("ratings", {s: 100.0 - 10 * k for k, s in enumerate(shown)}))
     reopened = ListeningStore(store.path)
     assert reopened.listener_counts(test_id) == (1, 1)
     answers = reopened.answers(test_id)
-    assert len(answers) == 2 and all(sorted(a.ratings.values()) == [0.0, 10.0, 20.0] for a in answers)
+    assert len(answers) == 2 and all(sorted(a.ratings.values()) == [80.0, 90.0, 100.0] for a in answers)
     assert reopened.get_test(test_id).settings == {"methods": ["m1", "m2"]}
     assert [t.reference is not None for t in reopened.trials(test_id)] == [True, True]
     store.delete_test(test_id)
