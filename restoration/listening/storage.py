@@ -261,7 +261,9 @@ def persistence_warning(path: str | os.PathLike, *, spaces_data: Path = SPACES_D
     """Why answers stored at ``path`` may vanish, or None: on a Hugging Face Space only
     ``/data`` survives a restart; a temporary folder is emptied by the system."""
     path = Path(path).expanduser().resolve()
-    if os.environ.get("SPACE_ID") and not path.is_relative_to(spaces_data):
+    if os.environ.get("SPACE_ID"):
+        if path.is_relative_to(Path(spaces_data).resolve()):
+            return None
         return ("this Hugging Face Space keeps files only in /data (persistent storage); the listening "
                 "database is elsewhere and is lost when the Space restarts")
     if path.is_relative_to(Path(tempfile.gettempdir()).resolve()):
