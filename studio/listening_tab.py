@@ -174,7 +174,7 @@ class ListeningHandlers:
     @_user_errors
     def results(self, password, test_id, post_screening, request: gr.Request = None):
         self.check_admin(password)
-        summary = summarize(self.store, self.store.get_test(test_id).id, post_screening=bool(post_screening))
+        summary = summarize(self.store, self.store.find_test(test_id).id, post_screening=bool(post_screening))
         test = summary.test
         lines = [f"### {test.name}",
                  f"{PROTOCOLS[test.protocol]}, **{test.status}** — **{summary.finished} of {summary.listeners} "
@@ -191,7 +191,7 @@ class ListeningHandlers:
     def manage(self, action: str, password, test_id, confirm_delete):
         """Close, reopen or delete a test; returns a message and the refreshed test lists."""
         self.check_admin(password)
-        test = self.store.get_test(test_id)
+        test = self.store.find_test(test_id)
         if action == "delete":
             if not confirm_delete:
                 raise gr.Error("tick 'really delete' first: deleting removes every answer of the test",
@@ -321,7 +321,8 @@ def _create_tab(h: ListeningHandlers, locked: bool):
 def _results_tab(h: ListeningHandlers, locked: bool):
     password = gr.Textbox(label="Admin password", type="password", visible=locked, elem_id="results-password")
     with gr.Row():
-        test = gr.Dropdown(label="Test", choices=[], interactive=True, scale=3, elem_id="results-test")
+        test = gr.Dropdown(label="Test", choices=[], interactive=True, allow_custom_value=True, scale=3,
+                           elem_id="results-test")
         screening = gr.Checkbox(False, label="Post-screen listeners (ITU-R BS.1534-3, MUSHRA)", scale=1,
                                 elem_id="results-screening")
         show = gr.Button("Show results", variant="primary", scale=1, elem_id="results-show")
