@@ -24,7 +24,7 @@ import secrets
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,6 @@ class TrialView:
     slots: tuple[SlotView, ...] = ()
     min_play_s: float = 0.0
     needs_100: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def payload(self, file=str) -> dict:
         """The JSON-able dict sent to the client; ``file(path)`` converts each audio file."""
@@ -132,8 +131,7 @@ class ListeningService:
         required = {k: required_play_s(sf.info(str(stimuli[s].path)).duration)
                     for k, s in shown.slots.items() if k != REFERENCE_SLOT}
         self.store.answer_presentation(shown.token, response, ratings=ratings, required_play_s=required)
-        listener = Listener(shown.listener_id, shown.test_id, shown.listener, 0)
-        return self._next(self.store.join(listener.test_id, listener.name))
+        return self._next(self.store.join(shown.test_id, shown.listener))
 
     def close(self) -> None:
         """Remove every scratch file of this service."""
@@ -255,8 +253,9 @@ def _label(protocol: str, key: str) -> str:
 
 
 def _tagged_copy(source: Path, target: Path) -> Path:
-    """Copy an audio file sample for sample, with a random tag, so its bytes are its own."""
-    data, rate = sf.read(str(source), dtype="int16", always_2d=True)
+    """Copy an audio file sample for sample (same format and sample type), with a random tag, so its
+    bytes are its own."""
+    data, rate = sf.read(str(source), dtype="int32", always_2d=True)
     info = sf.info(str(source))
     with sf.SoundFile(str(target), "w", rate, data.shape[1], subtype=info.subtype, format=info.format) as out:
         out.comment = secrets.token_hex(8)
