@@ -116,7 +116,10 @@ def test_the_payload_carries_no_ids_seed_or_conditions(store, service, clips):
     assert set(json.loads(text)) == {"done", "message", "token", "protocol", "number", "total", "practice",
                                      "min_play_s", "needs_100", "responses", "slots"}
     assert [s["key"] for s in json.loads(text)["slots"]] == ["A", "B", "X"]
-    assert str(shown.trial_id) not in view.token  # the token is random, not derived from the trial
+    # The token is random, not derived from the trial: showing the same trial again gives another.
+    again = service.join(test_id, "Ann")
+    assert store.presentation(again.token).trial_id == shown.trial_id and again.token != view.token
+    assert len(view.token) >= 32
 
 
 def test_order_depends_on_the_database_secret_not_on_what_the_client_knows(tmp_path, clips):

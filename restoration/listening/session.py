@@ -186,12 +186,13 @@ class ListeningService:
             folder = self._folders.get(listener_id)
             if folder is None:
                 folder = self._folders[listener_id] = self.scratch_root / secrets.token_urlsafe(12)
-            for old in self._files.pop(listener_id, []):
-                old.unlink(missing_ok=True)
-            folder.mkdir(parents=True, exist_ok=True)
-            copies = [_tagged_copy(source, folder / f"{secrets.token_urlsafe(16)}{source.suffix}")
-                      for source in sources]
-            self._files[listener_id] = copies
+            previous = self._files.pop(listener_id, [])
+        for old in previous:
+            old.unlink(missing_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        copies = [_tagged_copy(source, folder / f"{secrets.token_urlsafe(16)}{source.suffix}") for source in sources]
+        with self._lock:
+            self._files.setdefault(listener_id, []).extend(copies)
         return copies
 
     def _drop_folder(self, listener_id: int) -> None:
