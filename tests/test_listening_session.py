@@ -297,6 +297,19 @@ def test_scratch_files_are_removed_as_the_listener_moves_on(store, service, clip
     assert not service.scratch_root.exists()
 
 
+def test_joining_under_many_names_keeps_a_bounded_number_of_scratch_folders(store, service, clips, monkeypatch):
+    from restoration.listening import session
+
+    monkeypatch.setattr(session, "SCRATCH_MAX_LISTENERS", 3)
+    test_id = make_abx(store, clips, n_clips=1)
+    views = [service.join(test_id, f"listener {k}") for k in range(6)]
+    folders = sorted(p.name for p in service.scratch_root.iterdir())
+    assert len(folders) == 4  # three kept by the last sweep, plus the folder of the listener who just joined
+    assert views[-1].slots[0].path.parent.name in folders and views[0].slots[0].path.parent.name not in folders
+    play_all(service, views[0])  # a listener whose files were swept can still answer
+    assert service.answer(views[0].token, "A").done
+
+
 def test_a_full_listener_session_gives_the_right_results(store, service, clips):
     """A listener who always identifies X: every answer correct in the results."""
     from restoration.listening import summarize

@@ -37,8 +37,11 @@ from .storage import Listener, ListeningStore, Shown
 #: Seconds each sample must have been played before an answer is accepted (or half of the
 #: sample, when it is shorter than twice this).
 MIN_PLAY_S = 2.0
-#: Scratch folders of listeners who did nothing for this long are removed, seconds.
+#: Scratch folders of listeners who did nothing for this long are removed, seconds...
 SCRATCH_MAX_AGE_S = 6 * 3600
+#: ... and beyond this many listeners with files on disk, the longest idle ones lose theirs (their
+#: players have decoded the audio already), so that joining under many names cannot fill the disk.
+SCRATCH_MAX_LISTENERS = 200
 #: Slot keys with a meaning of their own: the ABX X and the open MUSHRA reference.
 X_SLOT, REFERENCE_SLOT = "X", "R"
 INSTRUCTIONS = {
@@ -203,11 +206,14 @@ class ListeningService:
             shutil.rmtree(folder, ignore_errors=True)
 
     def _sweep(self) -> None:
-        """Remove the scratch folders of listeners idle for :data:`SCRATCH_MAX_AGE_S`."""
+        """Remove the scratch folders of listeners idle for :data:`SCRATCH_MAX_AGE_S`, and of the longest
+        idle ones beyond :data:`SCRATCH_MAX_LISTENERS`."""
         cutoff = time.time() - SCRATCH_MAX_AGE_S
         with self._lock:
-            stale = [k for k, folder in self._folders.items()
-                     if not folder.exists() or folder.stat().st_mtime < cutoff]
+            touched = {k: folder.stat().st_mtime if folder.exists() else 0.0 for k, folder in self._folders.items()}
+            by_age = sorted(touched, key=touched.get)
+            stale = [k for k in by_age if touched[k] < cutoff]
+            stale += [k for k in by_age[:max(0, len(by_age) - SCRATCH_MAX_LISTENERS)] if k not in stale]
             for k in stale:
                 shutil.rmtree(self._folders.pop(k), ignore_errors=True)
                 self._files.pop(k, None)
