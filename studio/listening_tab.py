@@ -53,9 +53,10 @@ def build_listening_tab(*, db_path: str | None, admin_password: str | None) -> N
     path = Path(db_path).expanduser() if db_path else default_db_path()
     try:
         store = ListeningStore(path)
-    except RestorationError as exc:
-        print(f"Listening tests are unavailable: {exc}")
-        gr.Markdown(f"**Listening tests are unavailable:** {exc}")
+    except RestorationError as exc:  # the page gets no server path; the console gets the whole message
+        print(f"Listening tests are unavailable: {exc}", flush=True)
+        gr.Markdown(f"**Listening tests are unavailable:** {str(exc).replace(str(path.parent), '…')} "
+                    "(the server's console says more).")
         return
     warning = persistence_warning(store.path)
     print(f"Listening tests: database {store.path}" + (f"\nWARNING: {warning}" if warning else ""), flush=True)
