@@ -62,9 +62,7 @@ def build_listening_tab(*, db_path: str | None, admin_password: str | None) -> N
     print(f"Listening tests: database {store.path}" + (f"\nWARNING: {warning}" if warning else ""), flush=True)
     # Inside gradio's cache folder the files are served under their own (random) names; gradio
     # would otherwise copy them into a folder named after their content hash.
-    service = ListeningService(store, Path(get_upload_folder()) / f"listening-{secrets.token_urlsafe(9)}")
-    atexit.register(service.close)
-    add_components(ListeningHandlers(store, service, admin_password), warning)
+    add_components(ListeningHandlers(store, admin_password), warning)
 
 
 def _user_errors(fn):
@@ -88,10 +86,15 @@ def file_data(path: Path) -> dict:
 class ListeningHandlers:
     """The event handlers, bound to one store and one listening service."""
 
-    def __init__(self, store: ListeningStore, service: ListeningService, admin_password: str | None) -> None:
+    def __init__(self, store: ListeningStore, admin_password: str | None, service: ListeningService | None = None):
         self.store = store
-        self.service = service
         self.admin_password = admin_password or ""
+        if service is None:
+            # Inside gradio's cache folder the files are served under their own (random) names;
+            # gradio would otherwise copy them into a folder named after their content hash.
+            service = ListeningService(store, Path(get_upload_folder()) / f"listening-{secrets.token_urlsafe(9)}")
+            atexit.register(service.close)
+        self.service = service
 
     # ------------------------------------------------------------------ shared
 

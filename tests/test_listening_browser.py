@@ -166,7 +166,7 @@ def handlers_for(tmp_path):
 
     def make(password):
         store = ListeningStore(tmp_path / "db.sqlite")
-        return ListeningHandlers(store, ListeningService(store, tmp_path / "scratch"), password)
+        return ListeningHandlers(store, password, ListeningService(store, tmp_path / "scratch"))
 
     return make
 
