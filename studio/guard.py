@@ -184,15 +184,17 @@ def install_logging() -> None:
 
 class _QuietGradioErrors:
     """Stands in for the ``traceback`` module in ``gradio.queueing``: an ``Error`` gradio raised
-    itself (input out of range, a choice not offered) is logged as one line; all else prints as before."""
+    itself (input out of range, a choice not offered) is logged as one line and its message freed
+    of paths before gradio sends it; all else prints as before."""
 
     def __getattr__(self, name: str):
         return getattr(traceback, name)
 
     def print_exc(self, *args, **kwargs) -> None:
         exc = sys.exc_info()[1]
-        if isinstance(exc, gr.Error):
-            log.warning("%s refused: %s", _gradio_endpoint(), str(exc.message).splitlines()[0] if exc.message else "")
+        if isinstance(exc, gr.Error):  # the client gets exc.message after this: scrub it here
+            exc.message = scrub(str(exc.message).splitlines()[0]) if exc.message else ""
+            log.warning("%s refused: %s", _gradio_endpoint(), exc.message)
         else:
             traceback.print_exc(*args, **kwargs)
 
