@@ -66,7 +66,7 @@ def file_data(path: str) -> dict:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("attack")
-    with running_app(folder, db=str(folder / "listening.sqlite"),
+    with running_app(folder, db=str(folder / "listening.sqlite"), max_upload_mb=1,
                      env={"RESTORATION_ADMIN_PASSWORD": PASSWORD}) as url:
         yield url, folder
 
@@ -155,6 +155,17 @@ def test_a_named_model_still_works_and_a_range_error_logs_one_line(server, plant
     assert event == "error"
     log = next(log_folder.glob("app-*.log")).read_text()
     assert "refused: Value 100.0 is greater than maximum value -9" in log and "Traceback" not in log
+
+
+def test_uploads_over_the_limit_are_refused(server, tmp_path):
+    import urllib.error
+
+    url, _ = server
+    big = tmp_path / "big.wav"
+    big.write_bytes(b"\0" * 1_500_000)  # the server was started with --max-upload-mb 1
+    with pytest.raises(urllib.error.HTTPError) as info:
+        upload(url, big)
+    assert info.value.code == 413
 
 
 def test_wrong_admin_passwords_are_locked_out(server):
