@@ -183,3 +183,11 @@ def test_full_disk_is_one_line_and_leaves_nothing(files, capfd, monkeypatch):
         assert list(full.iterdir()) == []
     finally:
         subprocess.run(["umount", str(full)], check=True)
+
+
+def test_quiet_decoder_drops_decoder_notes_and_keeps_other_output(capfd):
+    from restoration.audio import quiet_decoder
+
+    with quiet_decoder():
+        os.write(2, b"Note: Illegal Audio-MPEG-Header 0x00000000 at offset 4996.\nsomething else\n")
+    assert capfd.readouterr().err == "something else\n"
