@@ -120,9 +120,10 @@ def model_control(method: str, param: Param, catalog: ModelCatalog) -> gr.Dropdo
     kind = MODEL_PARAMS.get((method, param.name))
     if kind is None:
         return None
-    names = catalog.names(kind)
-    value = SHIPPED_UNET if kind == "unet" and SHIPPED_UNET in names else param.default
-    return gr.Dropdown(choices=names, value=value if value in names else (names[0] if names else None),
+    # The shipped U-Net's value is "" (the library's default), so the app's command-line line works as is.
+    choices = [(name, "" if kind == "unet" and name == SHIPPED_UNET else name) for name in catalog.names(kind)]
+    values = [value for _, value in choices]
+    return gr.Dropdown(choices=choices, value=param.default if param.default in values else (values[0] if values else None),
                        label=param.name, info=f"models this server offers ({kind})", allow_custom_value=False)
 
 
