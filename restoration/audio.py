@@ -85,7 +85,8 @@ def probe_audio(path: str | os.PathLike):
         with quiet_decoder():
             info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
-        raise BadInputError(f"cannot decode {path.name}: not decodable audio (WAV, FLAC, OGG/Vorbis and MP3 are supported)") from None
+        raise BadInputError(f"cannot decode {path.name}: not decodable audio "
+                            "(WAV, FLAC, OGG/Vorbis and MP3 are supported)") from None
     check_rate(info.samplerate, what=f"the sample rate of {path.name}")
     if info.channels > MAX_CHANNELS:
         raise BadInputError(f"{path.name} has {info.channels} channels; only mono and stereo are supported")

@@ -123,8 +123,9 @@ def model_control(method: str, param: Param, catalog: ModelCatalog) -> gr.Dropdo
     # The shipped U-Net's value is "" (the library's default), so the app's command-line line works as is.
     choices = [(name, "" if kind == "unet" and name == SHIPPED_UNET else name) for name in catalog.names(kind)]
     values = [value for _, value in choices]
-    return gr.Dropdown(choices=choices, value=param.default if param.default in values else (values[0] if values else None),
-                       label=param.name, info=f"models this server offers ({kind})", allow_custom_value=False)
+    chosen = param.default if param.default in values else next(iter(values), None)
+    return gr.Dropdown(choices=choices, value=chosen, label=param.name, info=f"models this server offers ({kind})",
+                       allow_custom_value=False)
 
 
 def offered(method: str, param: Param) -> bool:
@@ -236,7 +237,8 @@ class Throttle:
     def failed(self, client: str) -> None:
         with self._lock:
             count = self._failures.pop(client, (0, 0.0))[0] + 1
-            until = self.clock() + min(self.max_s, self.base_s * 2 ** (count - self.free)) if count >= self.free else 0.0
+            lockout = min(self.max_s, self.base_s * 2 ** (count - self.free)) if count >= self.free else 0.0
+            until = self.clock() + lockout if lockout else 0.0
             self._failures[client] = (count, until)
             while len(self._failures) > self.max_clients:
                 self._failures.pop(next(iter(self._failures)))
