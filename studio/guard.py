@@ -237,7 +237,7 @@ class Throttle:
     def failed(self, client: str) -> None:
         with self._lock:
             count = self._failures.pop(client, (0, 0.0))[0] + 1
-            lockout = min(self.max_s, self.base_s * 2 ** (count - self.free)) if count >= self.free else 0.0
+            lockout = min(self.max_s, self.base_s * 2.0 ** min(count - self.free, 60)) if count >= self.free else 0.0
             until = self.clock() + lockout if lockout else 0.0
             self._failures[client] = (count, until)
             while len(self._failures) > self.max_clients:
