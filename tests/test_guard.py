@@ -238,3 +238,22 @@ def test_the_ui_shows_the_limits_next_to_the_upload(tmp_path):
     assert notes == ["Uploads: up to 50 MB and 10:00 min of audio, 8–384 kHz, mono or stereo."]
     models = [b for b in demo.blocks.values() if isinstance(b, gr.Dropdown) and b.label == "model"]
     assert models and not any(m.allow_custom_value for m in models)
+
+
+def test_results_exports_stay_in_one_pruned_folder(tmp_path):
+    import tempfile
+
+    from listening_ui import ListeningHandlers
+
+    from restoration.listening import ListeningStore, build_test, bundled_clips
+
+    store = ListeningStore(tmp_path / "t.sqlite")
+    test_id = build_test(store, name="Export", protocol="ab", clips=bundled_clips()[:1], methods=["passthrough", "spectral_gating"],
+                         max_seconds=1.0)
+    handlers = ListeningHandlers(store, None)
+    before = set(Path(tempfile.gettempdir()).glob("listening-*"))
+    first = Path(handlers.results(None, test_id)[-1])
+    second = Path(handlers.results(None, test_id)[-1])
+    assert first.name == second.name == "Export-answers.csv" and first != second
+    assert handlers.exports.folder in first.parents and handlers.exports.folder in second.parents
+    assert set(Path(tempfile.gettempdir()).glob("listening-*")) == before  # no new folder per export
