@@ -656,11 +656,22 @@ def guard_parser() -> argparse.ArgumentParser:
     parser.add_argument("--models-dir", action="append", metavar="DIR",
                         help=f"folder of models clients may pick by name (repeatable; env {MODELS_DIR_ENV}, "
                              "':'-separated); layout in restoration/models/catalog.py")
-    parser.add_argument("--max-duration", type=float, default=float(env("RESTORATION_MAX_DURATION_S", 900)),
+    parser.add_argument("--max-duration", type=_positive, default=env("RESTORATION_MAX_DURATION_S", "900"),
                         metavar="S", help="longest clip accepted, seconds (env RESTORATION_MAX_DURATION_S; 900)")
-    parser.add_argument("--max-upload-mb", type=float, default=float(env("RESTORATION_MAX_UPLOAD_MB", 300)),
+    parser.add_argument("--max-upload-mb", type=_positive, default=env("RESTORATION_MAX_UPLOAD_MB", "300"),
                         metavar="MB", help="largest upload accepted, MB (env RESTORATION_MAX_UPLOAD_MB; 300)")
     return parser
+
+
+def _positive(text: str) -> float:
+    """A limit given on the command line or in the environment: a number above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be above zero, got {text!r}")
+    return value
 
 
 def client_writable_folders() -> list[str]:

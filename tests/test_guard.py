@@ -257,3 +257,14 @@ def test_results_exports_stay_in_one_pruned_folder(tmp_path):
     assert first.name == second.name == "Export-answers.csv" and first != second
     assert handlers.exports.folder in first.parents and handlers.exports.folder in second.parents
     assert set(Path(tempfile.gettempdir()).glob("listening-*")) == before  # no new folder per export
+
+
+@pytest.mark.parametrize("argv, env", [(["--max-duration", "-1"], {}), (["--max-upload-mb", "0"], {}),
+                                       ([], {"RESTORATION_MAX_DURATION_S": "abc"})])
+def test_bad_limits_stop_the_app_with_one_line(argv, env, monkeypatch, capsys):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(app, "launch", lambda *a, **k: pytest.fail("launched"))
+    with pytest.raises(SystemExit) as info:
+        app.main(argv)
+    assert info.value.code == 2 and len(capsys.readouterr().err.strip().splitlines()[-1:]) == 1
