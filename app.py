@@ -32,7 +32,7 @@ from restoration import (BadInputError, Method, Param, RestorationError, list_me
                          resample, restore, save_audio, to_pcm16)
 from restoration.audio import to_channels
 from restoration.models import musicgen
-from restoration.models.catalog import MODELS_DIR_ENV, ModelCatalog, models_dirs_from_env
+from restoration.models.catalog import ModelCatalog
 from studio import guard
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -629,56 +629,21 @@ def launch(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int | None = 7860,
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = guard_parser()
-    args = parser.parse_args(argv)
-    limits = guard.Limits(max_seconds=args.max_duration, max_upload_mb=args.max_upload_mb)
-    try:
-        catalog = ModelCatalog.build(args.models_dir or models_dirs_from_env(), forbidden=client_writable_folders())
-    except RestorationError as exc:
-        parser.exit(2, f"error: {exc}\n")
-    launch(build_ui(db_path=args.db, admin_password=args.admin_password, catalog=catalog, limits=limits),
-           host=args.host, port=args.port, share=args.share, limits=limits)
-
-
-def guard_parser() -> argparse.ArgumentParser:
-    """The app's flags; each has an environment variable (shown in its help)."""
-    env = os.environ.get
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default=env("GRADIO_SERVER_NAME", "127.0.0.1"),
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                         help="interface to listen on (0.0.0.0 for every interface)")
-    parser.add_argument("--port", type=int, default=int(env("GRADIO_SERVER_PORT", 7860)))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
-    parser.add_argument("--db", default=env("RESTORATION_DB"),
+    parser.add_argument("--db", default=os.environ.get("RESTORATION_DB"),
                         help="SQLite file of the listening tests (env RESTORATION_DB)")
-    parser.add_argument("--admin-password", default=env("RESTORATION_ADMIN_PASSWORD"),
+    parser.add_argument("--admin-password", default=os.environ.get("RESTORATION_ADMIN_PASSWORD"),
                         help="password of the listening-test admin tabs; prefer the env RESTORATION_ADMIN_PASSWORD "
                              "(a flag shows in the process list)")
-    parser.add_argument("--models-dir", action="append", metavar="DIR",
-                        help=f"folder of models clients may pick by name (repeatable; env {MODELS_DIR_ENV}, "
-                             "':'-separated); layout in restoration/models/catalog.py")
-    parser.add_argument("--max-duration", type=_positive, default=env("RESTORATION_MAX_DURATION_S", "900"),
-                        metavar="S", help="longest clip accepted, seconds (env RESTORATION_MAX_DURATION_S; 900)")
-    parser.add_argument("--max-upload-mb", type=_positive, default=env("RESTORATION_MAX_UPLOAD_MB", "300"),
-                        metavar="MB", help="largest upload accepted, MB (env RESTORATION_MAX_UPLOAD_MB; 300)")
-    return parser
-
-
-def _positive(text: str) -> float:
-    """A limit given on the command line or in the environment: a number above zero."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"must be above zero, got {text!r}")
-    return value
-
-
-def client_writable_folders() -> list[str]:
-    """Folders remote clients can put files into: gradio's upload and cache folder."""
-    from gradio.utils import get_upload_folder
-
-    return [get_upload_folder()]
+    guard.add_arguments(parser)
+    args = parser.parse_args(argv)
+    catalog, limits = guard.from_arguments(parser, args)
+    launch(build_ui(db_path=args.db, admin_password=args.admin_password, catalog=catalog, limits=limits),
+           host=args.host, port=args.port, share=args.share, limits=limits)
 
 
 if __name__ == "__main__":

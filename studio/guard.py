@@ -10,8 +10,10 @@ path-free line to the client), picks models through a :class:`~restoration.model
 
 from __future__ import annotations
 
+import argparse
 import functools
 import logging
+import math
 import os
 import re
 import shutil
@@ -29,7 +31,8 @@ import numpy as np
 
 from restoration import BadInputError, Param, RestorationError, load_audio, parse_chain
 from restoration.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
-from restoration.models.catalog import SHIPPED_UNET, ModelCatalog, UnknownModelError
+from restoration.models.catalog import (MODELS_DIR_ENV, SHIPPED_UNET, ModelCatalog, UnknownModelError,
+                                        models_dirs_from_env)
 from restoration.registry import split_params
 
 log = logging.getLogger("restoration.app")
@@ -55,6 +58,47 @@ class Limits:
         """The limits in one line of Markdown, shown next to the uploads."""
         return (f"Uploads: up to {self.max_upload_mb:g} MB and {_clock(self.max_seconds)} of audio, "
                 f"{MIN_SAMPLE_RATE // 1000}–{MAX_SAMPLE_RATE // 1000} kHz, mono or stereo.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The app's flags for models and limits; each has an environment variable (shown in its help)."""
+    env = os.environ.get
+    parser.add_argument("--models-dir", action="append", metavar="DIR",
+                        help=f"folder of models clients may pick by name (repeatable; env {MODELS_DIR_ENV}, "
+                             "':'-separated); layout in restoration/models/catalog.py")
+    parser.add_argument("--max-duration", type=_positive, default=env("RESTORATION_MAX_DURATION_S", "900"),
+                        metavar="S", help="longest clip accepted, seconds (env RESTORATION_MAX_DURATION_S; 900)")
+    parser.add_argument("--max-upload-mb", type=_positive, default=env("RESTORATION_MAX_UPLOAD_MB", "300"),
+                        metavar="MB", help="largest upload accepted, MB (env RESTORATION_MAX_UPLOAD_MB; 300)")
+
+
+def from_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[ModelCatalog, Limits]:
+    """The catalog and limits the flags of :func:`add_arguments` ask for; a models folder that
+    clients could write to stops the app with one line (exit status 2)."""
+    limits = Limits(max_seconds=args.max_duration, max_upload_mb=args.max_upload_mb)
+    try:
+        catalog = ModelCatalog.build(args.models_dir or models_dirs_from_env(), forbidden=client_writable_folders())
+    except RestorationError as exc:
+        parser.exit(2, f"error: {exc}\n")
+    return catalog, limits
+
+
+def client_writable_folders() -> list[str]:
+    """Folders remote clients can put files into: gradio's upload and cache folder."""
+    from gradio.utils import get_upload_folder
+
+    return [get_upload_folder()]
+
+
+def _positive(text: str) -> float:
+    """A limit given on the command line or in the environment: a number above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be above zero, got {text!r}")
+    return value
 
 
 def _clock(seconds: float) -> str:
