@@ -16,6 +16,7 @@ import functools
 import hmac
 import re
 import secrets
+import shutil
 import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -28,6 +29,7 @@ from restoration.listening import (PROTOCOLS, ListeningService, ListeningStore, 
                                    default_db_path, export_csv, pair_clips, persistence_warning, results_figure,
                                    summarize)
 from restoration.listening.render import DEFAULT_LUFS, DEFAULT_SECONDS
+from studio.guard import ScratchFolder, Throttle, client_id, handled, scrub
 
 STATIC = Path(__file__).resolve().parent / "static"
 _INTRO = ("Pick a test and enter your name (any nickname). You get one trial at a time in one player: all "
@@ -55,8 +57,7 @@ def build_listening_tab(*, db_path: str | None, admin_password: str | None) -> N
         store = ListeningStore(path)
     except RestorationError as exc:  # the page gets no server path; the console gets the whole message
         print(f"Listening tests are unavailable: {exc}", flush=True)
-        gr.Markdown(f"**Listening tests are unavailable:** {str(exc).replace(str(path.parent), '…')} "
-                    "(the server's console says more).")
+        gr.Markdown(f"**Listening tests are unavailable:** {scrub(str(exc))} (the server's console says more).")
         return
     warning = persistence_warning(store.path)
     print(f"Listening tests: database {store.path}" + (f"\nWARNING: {warning}" if warning else ""), flush=True)
@@ -66,16 +67,8 @@ def build_listening_tab(*, db_path: str | None, admin_password: str | None) -> N
 
 
 def _user_errors(fn):
-    """Turn library and database errors into a one-line ``gr.Error``."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except RestorationError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
-
-    return wrapper
+    """Library and database errors become a one-line, path-free ``gr.Error``, logged (``studio.guard.handled``)."""
+    return handled(f"/listening_{fn.__name__}")(fn)
 
 
 def file_data(path: Path) -> dict:
@@ -95,12 +88,23 @@ class ListeningHandlers:
             service = ListeningService(store, Path(get_upload_folder()) / f"listening-{secrets.token_urlsafe(9)}")
             atexit.register(service.close)
         self.service = service
+        self.throttle = Throttle()  # wrong admin passwords, per client address
+        exports = tempfile.mkdtemp(prefix="listening-exports-")
+        atexit.register(shutil.rmtree, exports, ignore_errors=True)
+        self.exports = ScratchFolder(exports, max_age_s=3600.0)  # results CSVs, served then pruned
 
     # ------------------------------------------------------------------ shared
 
-    def check_admin(self, password: str | None) -> None:
-        if self.admin_password and not hmac.compare_digest(str(password or "").encode(), self.admin_password.encode()):
+    def check_admin(self, password: str | None, request: gr.Request | None = None) -> None:
+        """Open without a password set; else the right one, with wrong guesses throttled per client."""
+        if not self.admin_password:
+            return
+        client = client_id(request)
+        self.throttle.check(client)
+        if not hmac.compare_digest(str(password or "").encode(), self.admin_password.encode()):
+            self.throttle.failed(client)
             raise gr.Error("wrong admin password", print_exception=False)
+        self.throttle.succeeded(client)
 
     def test_choices(self, selected: str | None = None):
         ready = [(f"{t.name} ({t.created_at[:10]})", t.id) for t in self.store.list_tests(status="ready")]
@@ -148,14 +152,14 @@ class ListeningHandlers:
                                                   float(report.get("seconds") or 0.0),
                                                   float(report.get("position") or 0.0))}
         except (RestorationError, TypeError, ValueError) as exc:
-            return {"error": str(exc)}
+            return {"error": scrub(str(exc))}
 
     # ------------------------------------------------------------------ creating
 
     @_user_errors
     def create(self, password, name, protocol, uploads, references, examples, methods, chains, target_lufs,
-               max_seconds, practice, progress=gr.Progress()):
-        self.check_admin(password)
+               max_seconds, practice, request: gr.Request = None, progress=gr.Progress()):
+        self.check_admin(password, request)
         clips = pair_clips(uploads or [], references or [])
         bundled = {clip.name: clip for clip in bundled_clips()}
         clips += [bundled[n] for n in examples or [] if n in bundled]
@@ -177,7 +181,7 @@ class ListeningHandlers:
 
     @_user_errors
     def results(self, password, test_id, post_screening, request: gr.Request = None):
-        self.check_admin(password)
+        self.check_admin(password, request)
         summary = summarize(self.store, self.store.find_test(test_id).id, post_screening=bool(post_screening))
         test = summary.test
         lines = [f"### {test.name}",
@@ -187,14 +191,13 @@ class ListeningHandlers:
         tables = list(summary.tables.items())[:2]
         frames = [gr.Dataframe(value=_frame(rows), label=title, visible=True) for title, rows in tables]
         frames += [gr.Dataframe(value=None, visible=False) for _ in range(2 - len(frames))]
-        folder = Path(tempfile.mkdtemp(prefix="listening-"))
-        csv = export_csv(self.store, test.id, folder / f"{_slug(test.name)}-answers.csv")
+        csv = export_csv(self.store, test.id, self.exports.path(f"{_slug(test.name)}-answers.csv"))
         return ("\n\n".join(lines), *frames, results_figure(summary) if summary.answers else None, str(csv))
 
     @_user_errors
-    def manage(self, action: str, password, test_id, confirm_delete):
+    def manage(self, action: str, password, test_id, confirm_delete, request: gr.Request = None):
         """Close, reopen or delete a test; returns a message and the refreshed test lists."""
-        self.check_admin(password)
+        self.check_admin(password, request)
         test = self.store.find_test(test_id)
         if action == "delete":
             if not confirm_delete:
