@@ -36,11 +36,13 @@ def pick(page, dropdown, option):
 
 
 def play_each(page, keys, seconds):
-    """Select each sample by its key while the (looping) player runs, for ``seconds`` each."""
+    """Select each sample by its key while the (looping) player runs, for ``seconds`` each on the
+    player's audio clock (which a busy machine may run slower than the wall clock)."""
     for key in keys:
         page.keyboard.press(key.lower())
         page.wait_for_function(f"window.restorationTrial.current === {key!r}")
-        page.wait_for_timeout(int(1000 * seconds) + 150)
+        start = page.evaluate("window.restorationTrial.clock")
+        page.wait_for_function(f"window.restorationTrial.clock > {start + seconds + 0.1}")
 
 
 def start_looping(page):

@@ -292,7 +292,7 @@ window.restorationTrial = {
   select, playPause, stop, seek, setLoop, submit, flush, position,
   get current() { return st.current; }, get playing() { return st.playing; },
   get listened() { return { ...st.listened }; }, get ready() { return ready(); },
-  get startedAt() { return st.startedAt; }, get view() { return st.view; },
+  get clock() { return st.ctx ? st.ctx.currentTime : 0; }, get view() { return st.view; },
 };
 if (!window.restorationTrialKeys) {
   window.restorationTrialKeys = true;
