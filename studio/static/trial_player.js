@@ -180,7 +180,7 @@ function build() {
       + '<button type="button" class="tp-answer" data-answer="B">X is B</button>';
   } else {
     answer = '<div class="tp-rows">' + rated.map((s) => `<div class="tp-row" data-key="${esc(s.key)}">${slotButton(s)}`
-      + `<input type="range" class="tp-rate unset" min="0" max="100" step="1" value="50" data-key="${esc(s.key)}" aria-label="rating of ${esc(s.label)}">`
+      + `<input type="range" class="tp-rate unset" min="0" max="100" step="1" value="0" data-key="${esc(s.key)}" aria-label="rating of ${esc(s.label)}">`
       + `<span class="tp-value">–</span></div>`).join('') + '</div>'
       + '<button type="button" class="tp-answer tp-submit" data-answer="ratings">Submit ratings</button>';
   }
