@@ -284,6 +284,10 @@ element.addEventListener('input', (e) => {
   else if (t.classList.contains('tp-loop-start')) setLoop({ start: (t.value / 1000) * st.duration });
   else if (t.classList.contains('tp-loop-end')) setLoop({ end: (t.value / 1000) * st.duration });
 });
+element.addEventListener('pointerup', (e) => {  // a click on 0 of an unset slider (no input event) rates 0
+  const t = e.target;
+  if (t.classList && t.classList.contains('tp-rate') && !t.disabled) { st.ratings[t.dataset.key] = Number(t.value); render(); }
+});
 element.addEventListener('change', (e) => {
   if (e.target.classList.contains('tp-loop-on')) setLoop({ on: e.target.checked });
 });
