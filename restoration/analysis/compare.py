@@ -31,17 +31,18 @@ CORE_KEYS = ("cutoff_hz", "rolloff99_hz", "hf_ratio", "hf6k_dbfs", "lufs", "peak
 
 
 class SignalView:
-    """A checked signal and its STFT (``n_fft`` 2048, hop 512, Hann, centred), computed once.
+    """A checked signal and its STFT (``n_fft`` 2048, hop 512, Hann, centred), each computed once.
 
-    ``spectrum`` is complex64 ``(channels, 1025, frames)``; the mono spectrum is its channel mean
-    (the STFT is linear, so it equals the STFT of the downmix). Powers are float64 and computed on
-    first use.
+    The mono downmix's spectrum is what the single-signal metrics and the pictures use; the
+    per-channel spectra (for the distances to a reference) are taken only when asked for. Powers
+    are float64, computed on first use.
     """
 
     def __init__(self, y: np.ndarray, sr: int):
         self.y = check_signal(y, sr)
         self.sr = int(sr)
-        self.spectrum = stft(self.y, n_fft=m.N_FFT, hop=m.HOP)
+        #: results derived from the spectra by other modules (e.g. the pictures' pixel grids)
+        self.cache: dict = {}
 
     @property
     def samples(self) -> int:
@@ -54,13 +55,14 @@ class SignalView:
     @functools.cached_property
     def mono_power(self) -> np.ndarray:
         """``|STFT(mono downmix)|**2``, float64 ``(1025, frames)``."""
-        mono = self.spectrum.mean(axis=0) if self.spectrum.shape[0] > 1 else self.spectrum[0]
-        return np.abs(mono).astype(np.float64) ** 2
+        return _power(stft(m._mono(self.y), n_fft=m.N_FFT, hop=m.HOP))
 
     @functools.cached_property
     def channel_power(self) -> np.ndarray:
         """``|STFT|**2`` of each channel, float64 ``(channels, 1025, frames)``."""
-        return np.abs(self.spectrum).astype(np.float64) ** 2
+        if self.y.shape[0] == 1:
+            return self.mono_power[None]
+        return _power(stft(self.y, n_fft=m.N_FFT, hop=m.HOP))
 
     @functools.cached_property
     def ltas(self) -> np.ndarray:
@@ -68,9 +70,16 @@ class SignalView:
         return self.mono_power.mean(axis=-1)
 
 
+def _power(spectrum: np.ndarray) -> np.ndarray:
+    """``|X|**2`` as float64 (squares taken in float32, as fast as the STFT itself)."""
+    return (np.square(spectrum.real) + np.square(spectrum.imag)).astype(np.float64)
+
+
 def analyse(y: np.ndarray, sr: int) -> SignalView:
-    """Check ``y`` and take its STFT once; see :class:`SignalView`."""
-    return SignalView(y, sr)
+    """Check ``y`` and take its mono STFT; see :class:`SignalView`."""
+    view = SignalView(y, sr)
+    view.mono_power  # noqa: B018  (computed here, where the caller expects the cost)
+    return view
 
 
 def core_metrics(view: SignalView) -> dict[str, float]:

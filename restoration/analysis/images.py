@@ -52,7 +52,15 @@ def _pool(power: np.ndarray, n: int, axis: int) -> np.ndarray:
 
 def level_grid(view: SignalView, top_hz: float, *, width: int = PANEL_W, height: int = PANEL_H) -> np.ndarray:
     """dB levels of ``view``'s mono power on a ``(height, width)`` grid: rows 0..``top_hz`` (bottom row
-    first), columns over the clip. Rows above the signal's Nyquist are NaN (no content there)."""
+    first), columns over the clip. Rows above the signal's Nyquist are NaN (no content there).
+    Kept in ``view.cache``, so the pair and the difference share it."""
+    key = ("level_grid", top_hz, width, height)
+    if key not in view.cache:
+        view.cache[key] = _level_grid(view, top_hz, width, height)
+    return view.cache[key]
+
+
+def _level_grid(view: SignalView, top_hz: float, width: int, height: int) -> np.ndarray:
     power = _pool(view.mono_power, width, axis=1)
     bins = power.shape[0]
     row_hz = (np.arange(height) + 0.5) * top_hz / height

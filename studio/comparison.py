@@ -1,0 +1,104 @@
+"""The compare section's content for two sides (A, B) and an optional clean reference.
+
+:func:`first_paint` is what the user sees within a second: the spectrogram pair, the difference,
+the spectra, the cheap metrics and the A/B player, all from one STFT per signal.
+:func:`details` adds the slow metrics (HPSS, multi-resolution STFT, log-mel, ViSQOL) afterwards.
+"""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from restoration.analysis import compare, images
+
+from . import metrics_table
+from .ab_player import ab_value
+
+
+@dataclass
+class Side:
+    """One side of a comparison: its audio (``path`` is a WAV the browser can play), a label, and
+    its metrics once measured (``metrics`` single-signal, ``against_reference`` with a reference)."""
+
+    path: str
+    label: str
+    sr: int
+    metrics: dict = field(default_factory=dict)
+    against_reference: dict | None = None
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "label": self.label, "sr": self.sr, "metrics": self.metrics,
+                "against_reference": self.against_reference}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Side":
+        return cls(**values)
+
+
+def _no_progress(fraction: float, desc: str = "") -> None:
+    return None
+
+
+def first_paint(workdir: Path, a: Side, a_audio: tuple[np.ndarray, int], b: Side, b_audio: tuple[np.ndarray, int],
+                reference: tuple[np.ndarray, int] | None = None, *, caption: str,
+                progress: Callable = _no_progress) -> dict:
+    """Pictures (PNG paths), the table with the cheap metrics, and the A/B player's value.
+
+    Fills ``a.metrics``/``b.metrics`` (and ``against_reference`` when ``reference`` is given).
+    """
+    progress(0.0, desc="analysing")
+    with ThreadPoolExecutor(max_workers=2) as pool:  # numpy, scipy and soxr release the GIL
+        view_a, view_b = pool.map(lambda audio: compare.analyse(*audio), (a_audio, b_audio))
+        progress(0.3, desc="measuring")
+        core_a, core_b = pool.map(compare.core_metrics, (view_a, view_b))
+    view_ref = compare.analyse(*reference) if reference is not None else None
+    a.metrics = {**core_a, **a.metrics}
+    b.metrics = {**core_b, **b.metrics}
+    if view_ref is not None:
+        a.against_reference = compare.core_reference_metrics(view_a, view_ref)
+        b.against_reference = compare.core_reference_metrics(view_b, view_ref)
+    progress(0.6, desc="drawing")
+    stem = uuid.uuid4().hex[:8]
+    pictures = {
+        "spectrograms": images.spectrogram_pair(view_a, view_b, titles=(a.label, b.label)),
+        "difference": images.difference_spectrogram(view_a, view_b),
+        "psd": images.psd_overlay({a.label: view_a, b.label: view_b,
+                                   **({"reference": view_ref} if view_ref is not None else {})}),
+    }
+    paths = {name: images.save_png(image, Path(workdir) / f"{name}-{stem}.png") for name, image in pictures.items()}
+    return {**paths, "table": table(a, b, reference_sr=reference[1] if reference else None, pending=True),
+            "ab": player_value(a, b, caption=caption)}
+
+
+def details(a_audio: tuple[np.ndarray, int], b_audio: tuple[np.ndarray, int], a: Side, b: Side,
+            reference: tuple[np.ndarray, int] | None = None, *, visqol: bool = True,
+            progress: Callable = _no_progress) -> dict:
+    """Add the slow metrics to ``a`` and ``b``; returns the complete table."""
+    for index, (side, audio) in enumerate(((a, a_audio), (b, b_audio))):
+        progress(0.5 * index, desc=f"measuring {side.label} in detail")
+        view = compare.analyse(*audio)
+        side.metrics = {**side.metrics, **compare.detail_metrics(view)}
+        if reference is not None:
+            view_ref = compare.analyse(*reference)
+            side.against_reference = {**(side.against_reference or compare.core_reference_metrics(view, view_ref)),
+                                      **compare.detail_reference_metrics(view, view_ref, visqol=visqol)}
+    return table(a, b, reference_sr=reference[1] if reference else None, pending=False, visqol_on=visqol)
+
+
+def table(a: Side, b: Side, *, reference_sr: int | None, pending: bool, visqol_on: bool = True) -> dict:
+    return metrics_table.build(a.metrics, b.metrics, a_sr=a.sr, b_sr=b.sr, ref_a=a.against_reference,
+                               ref_b=b.against_reference, reference_sr=reference_sr, pending=pending,
+                               visqol_on=visqol_on, labels=(a.label, b.label))
+
+
+def player_value(a: Side, b: Side, *, caption: str) -> dict:
+    """The A/B player's value: both files with their measured loudness and peak."""
+    return ab_value({"path": a.path, "label": a.label, "lufs": a.metrics["lufs"], "peak_dbfs": a.metrics["peak_dbfs"]},
+                    {"path": b.path, "label": b.label, "lufs": b.metrics["lufs"], "peak_dbfs": b.metrics["peak_dbfs"]},
+                    caption=caption)

@@ -1,0 +1,55 @@
+"""Errors the user sees: every :class:`RestorationError` becomes a one-line ``gr.Error`` shown as text.
+
+Gradio renders a toast's message as (sanitised) HTML, so a message such as
+``cannot load 'htdemucs' (<urlopen error ...>)`` lost everything from the ``<``; messages are
+HTML-escaped here so the whole text shows. The last message of each browser session is kept,
+so a follow-up event (the compare section's failure label) can repeat it.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+from typing import Callable
+
+import gradio as gr
+
+from restoration import RestorationError
+
+#: Longest message shown (a runaway message is cut with an ellipsis).
+MAX_MESSAGE = 600
+_last_error: dict[str, str] = {}
+
+
+def as_text(message: str) -> str:
+    """``message`` on one line, escaped so gradio's HTML toast shows it literally."""
+    line = " ".join(str(message).split())
+    if len(line) > MAX_MESSAGE:
+        line = line[:MAX_MESSAGE - 1] + "…"
+    return html.escape(line, quote=False)
+
+
+def session_of(args: tuple, kwargs: dict) -> str:
+    """The session hash of the ``gr.Request`` among a handler's arguments ('' when there is none)."""
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, gr.Request):
+            return getattr(value, "session_hash", "") or ""
+    return ""
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Turn :class:`RestorationError` (bad input, missing model, ...) into a one-line ``gr.Error``."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except RestorationError as exc:
+            message = str(exc) or type(exc).__name__
+            _last_error[session_of(args, kwargs)] = message
+            raise gr.Error(as_text(message), print_exception=False) from None
+    return wrapper
+
+
+def last_error(request: gr.Request | None) -> str:
+    """The last message shown to ``request``'s session (plain text, '' when none), forgotten once read."""
+    return _last_error.pop(getattr(request, "session_hash", "") or "", "")
