@@ -9,6 +9,7 @@ Handlers convert at the edge (file paths, JSON, gradio updates) and call the pub
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import os
 import shutil
@@ -179,7 +180,7 @@ class Workbench:
     def restore_failed(self, method: str, history: list | None, request: gr.Request = None) -> tuple:
         """After a failed restoration: clear the compare section and say what failed and when."""
         message = last_error(request)
-        text = f"Restoring with {method} failed at {time.strftime('%H:%M:%S')}" + (f": {message}" if message else ".")
+        text = f"Restoring with {method} failed at {time.strftime('%H:%M:%S')}" + (f": {message.rstrip('.')}." if message else ".")
         if history:
             text += " Nothing is compared now; earlier results are in the history below (A/B any two there)."
         return (compare_title(text, failed=True), None, None, None, None, None, None)
@@ -294,4 +295,4 @@ def _sub(progress: Callable, start: float, end: float) -> Callable:
 def compare_title(text: str, *, busy: bool = False, failed: bool = False) -> str:
     """The compare section's title line (Markdown): what is compared, from when; or what failed."""
     icon = "⏳ " if busy else ("⚠️ " if failed else "")
-    return f"#### 3 · Compare\n{icon}{text}"
+    return f"#### 3 · Compare\n{icon}{html.escape(text, quote=False)}"

@@ -186,11 +186,14 @@ window.restorationAB = {
 if (!window.restorationABKey) {
   window.restorationABKey = true;
   document.addEventListener('keydown', (e) => {
+    // Keys work anywhere on the page except while typing, and except on the player's own buttons (whose
+    // Space is their click). A Space on another button (say Restore, just clicked) plays instead of clicking again.
     const t = e.target;
     const tag = t && t.tagName;
-    const typing = t && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT', 'BUTTON'].includes(tag))
+    const typing = t && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(tag))
       && !(t.classList && (t.classList.contains('ab-seek') || t.classList.contains('ab-lufs')));
-    if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+    const ownButton = tag === 'BUTTON' && t.closest('.ab');
+    if (typing || ownButton || e.ctrlKey || e.metaKey || e.altKey) return;
     const ab = window.restorationAB;
     if (e.key === 'x' || e.key === 'X') { e.preventDefault(); ab.toggle(); }
     else if (e.key === ' ') { e.preventDefault(); ab.playPause(); }
