@@ -32,8 +32,9 @@ def as_text(message: str) -> str:
 def session_of(args: tuple, kwargs: dict) -> str:
     """The session hash of the ``gr.Request`` among a handler's arguments ('' when there is none)."""
     for value in (*args, *kwargs.values()):
-        if isinstance(value, gr.Request):
-            return getattr(value, "session_hash", "") or ""
+        session = getattr(value, "session_hash", None)
+        if isinstance(session, str):
+            return session
     return ""
 
 
