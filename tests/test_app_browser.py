@@ -223,3 +223,21 @@ def test_each_browser_session_keeps_its_own_history(browser, app_url):
         other = "passthrough" if method == "spectral_gating" else "spectral_gating"
         expect(history).not_to_contain_text(other)
         page.close()
+
+
+def test_models_are_told_up_front_and_a_failed_generate_leaves_the_clip_alone(browser, app_url):
+    from playwright.sync_api import expect
+
+    page = open_studio(browser, app_url)
+    expect(page.locator("#models-status")).to_contain_text("Demucs: demucs_unittest")
+    load_clip(page)
+    page.get_by_text("Parameters", exact=True).click()
+    expect(page.get_by_text("at most 16000 Hz for this 32000 Hz input").first).to_be_attached()  # sbr's cutoff_hz
+    page.get_by_text("Generate with MusicGen").click()
+    page.get_by_role("button", name="Generate", exact=True).click()
+    expect(page.locator(".toast-body").first).to_contain_text("is not on this server", timeout=10_000)
+    expect(page.locator("#generate-status")).to_contain_text("Error")
+    original = page.locator("#original-audio")
+    expect(original).not_to_contain_text("Error")
+    assert original.locator("audio, .waveform-container").count() >= 1  # the clip is still there
+    page.close()

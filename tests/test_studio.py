@@ -120,3 +120,23 @@ def test_models_not_here_fail_at_once_when_offline(monkeypatch):
     models.check_restore("spectral_gating+sbr", {})
     summary = models.summary()
     assert "downloads are switched off" in summary and "demucs_unittest" in summary
+
+
+def test_a_running_job_stops_when_its_browser_has_gone():
+    from types import SimpleNamespace
+
+    from studio.jobs import JobCancelled, abandoned, progress_callback
+
+    job = SimpleNamespace(session_hash="s1", alive=True)
+    blocks = SimpleNamespace(_queue=SimpleNamespace(active_jobs=[[job], None]))
+    request = SimpleNamespace(session_hash="s1")
+    seen = []
+    report = progress_callback(lambda fraction, desc="": seen.append(round(fraction, 2)), "restoring", end=0.5,
+                               blocks=blocks, request=request)
+    report(500, 1000)
+    assert seen == [0.25] and not abandoned(blocks, request)
+    job.alive = False  # what gradio's clean_events does when the page's event stream closes
+    assert abandoned(blocks, request) and not abandoned(blocks, SimpleNamespace(session_hash="other"))
+    with pytest.raises(JobCancelled, match="page that asked for this job was closed"):
+        report(600, 1000)
+    assert not abandoned(None, request)
