@@ -4,7 +4,7 @@
 
 One ``/restore`` call returns everything the Studio tab shows first: the restored audio, the
 spectrogram pair, the difference, the PSD, the core metrics and the A/B player's two files; the
-client downloads every file, as a browser would. Clips: ``assets/train_tune.flac`` made stereo
+time includes fetching all six files in parallel, as a browser does. Clips: ``assets/train_tune.flac`` made stereo
 (right channel 0.8×) and tiled to 10 s and to 3 minutes at 32 kHz. With ``--start`` the app is
 launched here and the first request is sent as soon as the server answers (the "first request
 after start"). Prints a Markdown table of medians and the load average during the run.
@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -63,18 +64,36 @@ def start_app(folder: Path) -> tuple[str, subprocess.Popen]:
     raise SystemExit(f"the app did not start; see {folder / 'app.log'}")
 
 
-def restore_once(client, clip: str, method: str) -> float:
-    """Seconds for one ``/restore`` round trip, files downloaded; checks that everything came back."""
+def _urls(value) -> list[str]:
+    """Every file URL in an output value (a file, or a dict holding files)."""
+    if isinstance(value, dict):
+        if value.get("url"):
+            return [value["url"]]
+        return [url for item in value.values() for url in _urls(item)]
+    if isinstance(value, (list, tuple)):
+        return [url for item in value for url in _urls(item)]
+    return []
+
+
+def _fetch(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=120) as response:
+        return len(response.read())
+
+
+def restore_once(client, clip: str, method: str, pool) -> float:
+    """Seconds for one ``/restore`` round trip with every file it returns fetched (in parallel, as a
+    browser does); checks that everything came back."""
     from gradio_client import handle_file
 
     start = time.perf_counter()
     result = client.predict(audio=handle_file(clip), reference=None, method=method, params="{}", api_name="/restore")
+    sizes = list(pool.map(_fetch, _urls(result)))
     seconds = time.perf_counter() - start
     restored, _, *rest = result
-    pictures = [r for r in rest if isinstance(r, str) and r.endswith(".png")]
+    pictures = [r for r in rest if isinstance(r, dict) and str(r.get("path", "")).endswith(".png")]
     player = next(r for r in rest if isinstance(r, dict) and "a" in r and "b" in r)
     table = next(r for r in rest if isinstance(r, dict) and "data" in r)
-    if len(pictures) != 3 or not Path(restored).is_file() or not Path(player["a"]).is_file() or not table["data"]:
+    if len(pictures) != 3 or len(sizes) != 6 or min(sizes) == 0 or not player["a"] or not table["data"]:
         raise SystemExit(f"/restore did not return everything: {result!r}")
     return seconds
 
@@ -98,13 +117,14 @@ def main(argv: list[str] | None = None) -> None:
         url = args.url
         if not url:
             url, process = start_app(folder)
-        client = Client(url, download_files=str(folder / "downloads"), verbose=False)
+        client = Client(url, download_files=False, verbose=False)
+        pool = ThreadPoolExecutor(max_workers=6)
         if process is not None:
-            first = restore_once(client, clips["10 s stereo 32 kHz"], args.method)
+            first = restore_once(client, clips["10 s stereo 32 kHz"], args.method, pool)
             rows.append(("first request after start, 10 s", 1, first, first, 3.0))
         for (name, clip), repeats, target in zip(clips.items(), (args.repeats, args.long_repeats), (1.0, 10.0)):
-            restore_once(client, clip, args.method)  # warm (caches, first allocation)
-            times = [restore_once(client, clip, args.method) for _ in range(repeats)]
+            restore_once(client, clip, args.method, pool)  # warm (caches, first allocation)
+            times = [restore_once(client, clip, args.method, pool) for _ in range(repeats)]
             rows.append((f"warm, {name}", repeats, statistics.median(times), max(times), target))
     finally:
         if process is not None:

@@ -8,7 +8,7 @@ the spectra, the cheap metrics and the A/B player, all from one STFT per signal.
 from __future__ import annotations
 
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -45,25 +45,39 @@ def _no_progress(fraction: float, desc: str = "") -> None:
     return None
 
 
-def first_paint(workdir: Path, a: Side, a_audio: tuple[np.ndarray, int], b: Side, b_audio: tuple[np.ndarray, int],
-                reference: tuple[np.ndarray, int] | None = None, *, caption: str,
-                progress: Callable = _no_progress) -> dict:
+#: Threads that analyse signals side by side (numpy, scipy, soxr and pyloudnorm's filters release the GIL).
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="analysis")
+Audio = tuple[np.ndarray, int]
+
+
+def _measure(audio: Audio) -> tuple[compare.SignalView, dict]:
+    view = compare.analyse(*audio)
+    return view, compare.core_metrics(view)
+
+
+def measure_later(audio: Audio) -> Future:
+    """Start analysing ``audio`` (STFT and cheap metrics) in the background, e.g. the original while it
+    is being restored; pass the future to :func:`first_paint` in place of the audio."""
+    return _POOL.submit(_measure, audio)
+
+
+def first_paint(workdir: Path, a: Side, a_audio: Audio | Future, b: Side, b_audio: Audio | Future,
+                reference: Audio | None = None, *, caption: str, progress: Callable = _no_progress) -> dict:
     """Pictures (PNG paths), the table with the cheap metrics, and the A/B player's value.
 
-    Fills ``a.metrics``/``b.metrics`` (and ``against_reference`` when ``reference`` is given).
+    ``a_audio``/``b_audio`` are ``(y, sr)`` or a :func:`measure_later` future. Fills
+    ``a.metrics``/``b.metrics`` (and ``against_reference`` when ``reference`` is given).
     """
     progress(0.0, desc="analysing")
-    with ThreadPoolExecutor(max_workers=2) as pool:  # numpy, scipy and soxr release the GIL
-        view_a, view_b = pool.map(lambda audio: compare.analyse(*audio), (a_audio, b_audio))
-        progress(0.3, desc="measuring")
-        core_a, core_b = pool.map(compare.core_metrics, (view_a, view_b))
+    future_a, future_b = (audio if isinstance(audio, Future) else measure_later(audio) for audio in (a_audio, b_audio))
     view_ref = compare.analyse(*reference) if reference is not None else None
+    (view_a, core_a), (view_b, core_b) = future_a.result(), future_b.result()
+    progress(0.5, desc="drawing")
     a.metrics = {**core_a, **a.metrics}
     b.metrics = {**core_b, **b.metrics}
     if view_ref is not None:
         a.against_reference = compare.core_reference_metrics(view_a, view_ref)
         b.against_reference = compare.core_reference_metrics(view_b, view_ref)
-    progress(0.6, desc="drawing")
     stem = uuid.uuid4().hex[:8]
     pictures = {
         "spectrograms": images.spectrogram_pair(view_a, view_b, titles=(a.label, b.label)),

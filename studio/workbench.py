@@ -139,6 +139,7 @@ class Workbench:
         chain = parse_chain(method)
         models.check_restore(method, values)
         report = progress_callback(progress, f"restoring with {method}", end=0.7, blocks=self.blocks, request=request)
+        original_measured = comparison.measure_later((y, sr))  # while the restoration runs
         cached = self.example_cache.get((fingerprint(y, sr), method)) if _defaults(chain, values) else None
         start = time.perf_counter()
         if cached is not None:
@@ -159,7 +160,7 @@ class Workbench:
         b = Side(str(restored_path), f"#{run} {method}", rate)
         ref = read_audio(reference, "the reference") if reference else None
         caption = f"{a.label} vs {b.label}, restored at {clock}"
-        shown = comparison.first_paint(self.workdir, a, (y, sr), b, (out, rate), ref, caption=caption,
+        shown = comparison.first_paint(self.workdir, a, original_measured, b, (out, rate), ref, caption=caption,
                                        progress=_sub(progress, 0.7, 1.0))
         history.append(session_history.entry(run, method=method, params=values, seconds=seconds, clock=clock,
                                               source=stem, original=a, restored=b, reference=reference))
