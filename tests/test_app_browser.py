@@ -78,13 +78,19 @@ def wait_ready(page, caption):
     expect(page.locator("#ab-player .ab")).to_have_attribute("data-ready", "true", timeout=TIMEOUT_MS)
 
 
-def test_restore_compare_and_the_ab_player(browser, app_url, tmp_path):
-    from playwright.sync_api import expect
-
-    page = open_studio(browser, app_url)
+def restored_with_sbr(browser, url):
+    """A fresh Studio page whose clip has been restored with sbr and compared."""
+    page = open_studio(browser, url)
     load_clip(page)
     restore(page, "sbr")
     wait_ready(page, "#1 sbr")
+    return page
+
+
+def test_restore_compare_and_the_ab_player(browser, app_url, tmp_path):
+    from playwright.sync_api import expect
+
+    page = restored_with_sbr(browser, app_url)
     expect(page.locator("#restore-report")).to_contain_text("32000 Hz → 48000 Hz")
     expect(page.locator("#compare-title")).to_contain_text("#1 sbr")
     for plot in ("#spectrograms", "#difference", "#psd"):
@@ -126,10 +132,7 @@ def test_restore_compare_and_the_ab_player(browser, app_url, tmp_path):
 def test_loudness_applies_at_once_and_says_when_a_peak_limits_it(browser, app_url):
     from playwright.sync_api import expect
 
-    page = open_studio(browser, app_url)
-    load_clip(page)
-    restore(page, "sbr")
-    wait_ready(page, "#1 sbr")
+    page = restored_with_sbr(browser, app_url)
     level = page.locator("#ab-player .ab-level")
     expect(level).to_have_attribute("data-level", "-20.0")
     requests = []
@@ -175,10 +178,7 @@ def test_errors_show_whole_and_a_failed_restore_clears_the_comparison(browser, a
 def test_ab_of_two_results_from_the_history(browser, app_url):
     from playwright.sync_api import expect
 
-    page = open_studio(browser, app_url)
-    load_clip(page)
-    restore(page, "sbr")
-    wait_ready(page, "#1 sbr")
+    page = restored_with_sbr(browser, app_url)
     restore(page, "spectral_gating")
     wait_ready(page, "#2 spectral_gating")
     for chooser, label in (("#history-a", "#1 sbr"), ("#history-b", "#2 spectral_gating")):
