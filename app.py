@@ -1,9 +1,11 @@
 """Restoration studio: generate music with MusicGen, restore it, and compare before and after.
 
-``python app.py [--host 127.0.0.1] [--port 7860] [--share] [--db PATH] [--admin-password PW]``
+``python app.py [--host 127.0.0.1] [--port 7860] [--share] [--db PATH] [--models-dir DIR] [--max-duration S]
+[--max-upload-mb MB]`` (admin password: env ``RESTORATION_ADMIN_PASSWORD``)
 
 ``build_ui()`` builds the Gradio app without launching it; ``main()`` parses the flags, launches,
-warms the app up in the background and prints where everything is. The UI lives in ``studio/``.
+warms the app up in the background and prints where everything is. The UI lives in ``studio/``;
+clients pick models by name from the operator's catalog and never name a server path (``studio.guard``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import tempfile
 
 import gradio as gr
 
-from studio import STATIC
+from restoration.models.catalog import ModelCatalog
+from studio import STATIC, guard
 from studio.examples import example_rows
 from studio.studio_tab import DEFAULT_METHOD, build_studio_tab
 from studio.warmup import start_warm_up
@@ -29,14 +32,17 @@ STYLESHEETS = [str(STATIC / "studio.css")]
 
 
 def build_ui(*, db_path: str | None = None, admin_password: str | None = None,
-             workdir: str | os.PathLike | None = None, workbench: Workbench | None = None) -> gr.Blocks:
+             workdir: str | os.PathLike | None = None, catalog: ModelCatalog | None = None,
+             limits: guard.Limits | None = None, workbench: Workbench | None = None) -> gr.Blocks:
     """Build the app (nothing is launched, nothing runs). ``db_path`` and ``admin_password`` go to the
-    listening test; ``workdir`` holds the files the handlers write (default: a new temporary folder)."""
+    listening test; ``workdir`` holds the files the handlers write (default: a new temporary folder);
+    ``catalog`` is what clients may pick (default: the built-in models); ``limits`` bound each request.
+    A ``workbench`` made by the caller brings its own folder, catalog and limits."""
     if workbench is None:
         if workdir is None:
             workdir = tempfile.mkdtemp(prefix="restoration-app-")
             atexit.register(shutil.rmtree, workdir, ignore_errors=True)
-        workbench = Workbench(workdir)
+        workbench = Workbench(workdir, catalog=catalog, limits=limits)
     with gr.Blocks(title="MusicGen restoration studio", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# MusicGen restoration studio\nLoad a clip (or click an example), press **Restore**, and compare: "
                     "A/B player, spectrograms, spectra and the metrics that say whether it helped.")
@@ -62,11 +68,14 @@ def _listening_tab():
 
 
 def launch(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int | None = 7860, share: bool = False,
-           quiet: bool = False):
-    """Queue and launch ``demo`` without blocking; returns gradio's ``(app, local_url, share_url)``."""
+           quiet: bool = False, limits: guard.Limits | None = None):
+    """Queue and launch ``demo`` without blocking (uploads capped at ``limits.max_upload_mb``); returns
+    gradio's ``(app, local_url, share_url)``."""
+    guard.install_logging()
     demo.queue(default_concurrency_limit=2)
     return demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True, ssr_mode=False,
-                       quiet=quiet, show_error=False, css_paths=STYLESHEETS)
+                       quiet=quiet, show_error=False, css_paths=STYLESHEETS,
+                       max_file_size=f"{(limits or guard.Limits()).max_upload_mb:g}mb")
 
 
 def startup_lines(url: str, *, share_url: str | None, db_path: str | None, admin_password: str | None) -> list[str]:
@@ -94,14 +103,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", default=os.environ.get("RESTORATION_DB"),
                         help="SQLite file of the listening tests (env RESTORATION_DB)")
     parser.add_argument("--admin-password", default=os.environ.get("RESTORATION_ADMIN_PASSWORD"),
-                        help="password of the listening-test admin tabs (env RESTORATION_ADMIN_PASSWORD)")
+                        help="password of the listening-test admin tabs; prefer the env RESTORATION_ADMIN_PASSWORD "
+                             "(a flag shows in the process list)")
+    guard.add_arguments(parser)
     args = parser.parse_args(argv)
+    catalog, limits = guard.from_arguments(parser, args)
     workdir = tempfile.mkdtemp(prefix="restoration-app-")
     atexit.register(shutil.rmtree, workdir, ignore_errors=True)
-    workbench = Workbench(workdir)
+    workbench = Workbench(workdir, catalog=catalog, limits=limits)
     start_warm_up(workbench, examples=[row[0] for row in example_rows()], method=DEFAULT_METHOD)
     demo = build_ui(db_path=args.db, admin_password=args.admin_password, workbench=workbench)
-    _, url, share_url = launch(demo, host=args.host, port=args.port, share=args.share, quiet=True)
+    _, url, share_url = launch(demo, host=args.host, port=args.port, share=args.share, quiet=True, limits=limits)
     print("\n".join(startup_lines(url, share_url=share_url, db_path=args.db, admin_password=args.admin_password)),
           flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a SIGTERM exits normally: scratch files go

@@ -1,4 +1,5 @@
-"""The restoration studio's user interface (Gradio): one module per tab, and the pieces they share.
+"""The Gradio app's side of the project: the UI (one module per tab, and the pieces they share) and its
+guard toward untrusted clients (:mod:`studio.guard`).
 
 ``app.py`` builds it with :func:`studio.studio_tab.build_studio_tab` and the listening-test tab;
 everything here calls only the public API of :mod:`restoration`.

@@ -7,7 +7,6 @@ the spectra, the cheap metrics and the A/B player, all from one STFT per signal.
 
 from __future__ import annotations
 
-import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,11 +60,12 @@ def measure_later(audio: Audio) -> Future:
     return _POOL.submit(_measure, audio)
 
 
-def first_paint(workdir: Path, a: Side, a_audio: Audio | Future, b: Side, b_audio: Audio | Future,
+def first_paint(path_for: Callable[[str], Path], a: Side, a_audio: Audio | Future, b: Side, b_audio: Audio | Future,
                 reference: Audio | None = None, *, caption: str, progress: Callable = _no_progress) -> dict:
     """Pictures (PNG paths), the table with the cheap metrics, and the A/B player's value.
 
-    ``a_audio``/``b_audio`` are ``(y, sr)`` or a :func:`measure_later` future. Fills
+    ``path_for(name)`` gives a fresh path for each picture; ``a_audio``/``b_audio`` are ``(y, sr)`` or
+    a :func:`measure_later` future. Fills
     ``a.metrics``/``b.metrics`` (and ``against_reference`` when ``reference`` is given).
     """
     progress(0.0, desc="analysing")
@@ -78,14 +78,13 @@ def first_paint(workdir: Path, a: Side, a_audio: Audio | Future, b: Side, b_audi
     if view_ref is not None:
         a.against_reference = compare.core_reference_metrics(view_a, view_ref)
         b.against_reference = compare.core_reference_metrics(view_b, view_ref)
-    stem = uuid.uuid4().hex[:8]
     pictures = {
         "spectrograms": images.spectrogram_pair(view_a, view_b, titles=(a.label, b.label)),
         "difference": images.difference_spectrogram(view_a, view_b),
         "psd": images.psd_overlay({a.label: view_a, b.label: view_b,
                                    **({"reference": view_ref} if view_ref is not None else {})}),
     }
-    paths = {name: images.save_png(image, Path(workdir) / f"{name}-{stem}.png") for name, image in pictures.items()}
+    paths = {name: images.save_png(image, path_for(f"{name}.png")) for name, image in pictures.items()}
     return {**paths, "table": table(a, b, reference_sr=reference[1] if reference else None, pending=True),
             "ab": player_value(a, b, caption=caption)}
 

@@ -9,6 +9,9 @@ import math
 import gradio as gr
 
 from restoration import Method, Param, RestorationError, parse_chain, suggested_chains
+from restoration.models.catalog import ModelCatalog
+
+from . import guard
 
 #: Methods whose parameters start folded (they are long lists that push the Restore button down).
 FOLDED = ("demucs",)
@@ -57,9 +60,13 @@ def describe(method: str) -> str:
 
 
 class MethodControls:
-    """One folded group of parameter controls per registered method; a chain shows its stages' groups."""
+    """One folded group of parameter controls per registered method; a chain shows its stages' groups.
 
-    def __init__(self, methods: list[Method], *, selected: str = ""):
+    A parameter that names a model is a dropdown of ``catalog``'s names; free server paths get no control.
+    """
+
+    def __init__(self, methods: list[Method], *, selected: str = "", catalog: ModelCatalog | None = None):
+        catalog = catalog or ModelCatalog.build()
         self.methods = methods
         self.groups: dict[str, gr.Accordion] = {}
         self.controls: dict[str, dict[str, gr.components.Component]] = {m.name: {} for m in methods}
@@ -67,7 +74,8 @@ class MethodControls:
         for method in methods:
             with gr.Accordion(f"{method.name} parameters", open=method.name not in FOLDED,
                               visible=method.name in shown and bool(method.params)) as group:
-                self.controls[method.name] = {p.name: control_for(p) for p in method.params}
+                self.controls[method.name] = {p.name: guard.model_control(method.name, p, catalog) or control_for(p)
+                                              for p in method.params if guard.offered(method.name, p)}
             self.groups[method.name] = group
 
     @property

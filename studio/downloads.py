@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -45,10 +44,8 @@ def format_spec(file_format: str) -> tuple[str, str]:
         raise BadInputError(f"download format must be one of {', '.join(FORMATS)}, got {file_format!r}") from None
 
 
-def export(folder: str | Path, name: str, y: np.ndarray, sr: int, file_format: str = DEFAULT_FORMAT) -> Path:
-    """Write ``y`` at ``sr`` as ``name`` (see :func:`download_name`) in a fresh sub-folder of ``folder``,
-    so several downloads of the same name never collide; returns the file's path."""
+def export(path: str | Path, y: np.ndarray, sr: int, file_format: str = DEFAULT_FORMAT) -> Path:
+    """Write ``y`` at ``sr`` to ``path`` (named by :func:`download_name`, in a folder of its own so
+    downloads of one name never collide) in ``file_format``; returns the path."""
     _, subtype = format_spec(file_format)
-    target = Path(folder) / uuid.uuid4().hex[:12]
-    target.mkdir(parents=True)
-    return save_audio(target / name, y, sr, subtype=subtype)
+    return save_audio(path, y, sr, subtype=subtype)

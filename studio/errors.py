@@ -1,6 +1,7 @@
 """Errors the user sees: every :class:`RestorationError` becomes a one-line ``gr.Error`` shown as text.
 
-Gradio renders a toast's message as (sanitised) HTML, so a message such as
+:func:`user_errors` adds to :func:`studio.guard.handled` (a log line per error, no server paths in
+the message) what the user interface needs: gradio renders a toast's message as (sanitised) HTML, so a message such as
 ``cannot load 'htdemucs' (<urlopen error ...>)`` lost everything from the ``<``; messages are
 HTML-escaped here so the whole text shows. The last message of each browser session is kept,
 so a follow-up event (the compare section's failure label) can repeat it.
@@ -14,7 +15,7 @@ from typing import Callable
 
 import gradio as gr
 
-from restoration import RestorationError
+from . import guard
 
 #: Longest message shown (a runaway message is cut with an ellipsis).
 MAX_MESSAGE = 600
@@ -39,15 +40,18 @@ def session_of(args: tuple, kwargs: dict) -> str:
 
 
 def user_errors(fn: Callable) -> Callable:
-    """Turn :class:`RestorationError` (bad input, missing model, ...) into a one-line ``gr.Error``."""
+    """Turn :class:`RestorationError` (bad input, missing model, ...) into a one-line, path-free
+    ``gr.Error`` whose whole text shows, logged under the handler's endpoint (``guard.handled``)."""
+    guarded = guard.handled(f"/{fn.__name__}")(fn)
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
-        except RestorationError as exc:
-            message = str(exc) or type(exc).__name__
-            _last_error[session_of(args, kwargs)] = message
-            raise gr.Error(as_text(message), print_exception=False) from None
+            return guarded(*args, **kwargs)
+        except gr.Error as exc:
+            _last_error[session_of(args, kwargs)] = str(exc.message)
+            exc.message = as_text(exc.message)
+            raise
     return wrapper
 
 

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 
 from restoration import MissingModelError, parse_chain
-from restoration.models import musicgen
+from restoration.models.catalog import ModelCatalog
 
 #: Host contacted for each kind of download (demucs's files, the Hugging Face hub).
 HUB_HOSTS = {"demucs": "dl.fbaipublicfiles.com", "musicgen": "huggingface.co"}
@@ -105,46 +105,48 @@ def require(kind: str, ready: bool, name: str, available: list[str]) -> None:
     if ready or hub_reachable(kind):
         return
     label = {"demucs": "Demucs model", "musicgen": "MusicGen model"}[kind]
+    fix = " (or MUSICGEN_MODEL, a local folder)" if kind == "musicgen" else ""
     raise MissingModelError(f"{label} '{name}' is not on this server and the model hub cannot be reached from it; "
-                            f"ready here: {', '.join(available) or 'none'}")
+                            f"ready here: {', '.join(available) or 'none'}; an operator adds models with "
+                            f"--models-dir{fix}")
 
 
 def check_restore(method: str, params: dict) -> None:
-    """Refuse a restoration whose Demucs or U-Net model cannot be loaded (``params`` as the library takes them)."""
-    for stage in parse_chain(method):
+    """Refuse a restoration whose Demucs or U-Net model cannot be loaded (``params`` as the library
+    takes them, after :func:`studio.guard.restore_params`)."""
+    chain = parse_chain(method)
+    for stage in chain:
         mine = {k.partition(".")[2] if "." in k else k: v for k, v in params.items()
-                if not ("." in k and k.partition(".")[0] != stage.name)}
+                if len(chain) == 1 or k.partition(".")[0] == stage.name}
         if stage.name == "demucs":
             name = str(mine.get("model", stage.param("model").default))
-            require("demucs", demucs_ready(name, mine.get("repo", "")), name, ready_demucs())
+            require("demucs", demucs_ready(name, mine.get("repo", "")), name, [])
         if stage.name == "unet" and not unet_ready(str(mine.get("checkpoint", ""))):
             raise MissingModelError("the U-Net weights are missing on this server (checkpoints/unet/model.safetensors)")
 
 
-def ready_demucs() -> list[str]:
-    """Names of the pretrained Demucs models that load without a download."""
-    try:
-        bags, _ = _demucs_files()
-    except ImportError:
-        return []
-    return [name for name in ["demucs_unittest", *sorted(bags)] if demucs_ready(name)]
+def ready_demucs(catalog: ModelCatalog) -> list[str]:
+    """Names of the catalog's Demucs models that load without a download."""
+    return [name for name in catalog.names("demucs")
+            if demucs_ready(catalog.get("demucs", name).source, catalog.get("demucs", name).folder)]
 
 
-def summary() -> str:
-    """One Markdown paragraph: what is ready here and whether missing models can be downloaded."""
-    demucs_ready_names = ready_demucs()
-    musicgen_here = [m for m in musicgen.KNOWN_MODELS if musicgen_ready(m)]
-    default = musicgen.default_model()
-    if default not in musicgen_here and musicgen_ready(default):
-        musicgen_here.append(Path(default).name)
+def ready_musicgen(catalog: ModelCatalog) -> list[str]:
+    """Names of the catalog's MusicGen models that are on this machine."""
+    return [name for name in catalog.names("musicgen") if musicgen_ready(catalog.get("musicgen", name).source)]
 
+
+def summary(catalog: ModelCatalog) -> str:
+    """One Markdown paragraph: which of the catalog's models are ready here, and whether the others
+    can be downloaded."""
     def hub(kind: str) -> str:
         if offline():
             return "downloads are switched off (HF_HUB_OFFLINE)"
         return "others download on first use" if hub_reachable(kind) else "the hub cannot be reached, so only these work"
 
+    unets = [name for name in catalog.names("unet") if unet_ready(catalog.get("unet", name).source)]
     return ("**Models on this server.** "
-            f"U-Net: {'shipped weights ✓' if unet_ready() else 'weights missing ✗'}. "
-            f"Demucs: {', '.join(demucs_ready_names) or 'none'} ({hub('demucs')}). "
-            f"MusicGen: {', '.join(musicgen_here) or 'none'} ({hub('musicgen')}). "
+            f"U-Net: {', '.join(unets) + ' ✓' if unets else 'no weights ✗'}. "
+            f"Demucs: {', '.join(ready_demucs(catalog)) or 'none'} ({hub('demucs')}). "
+            f"MusicGen: {', '.join(ready_musicgen(catalog)) or 'none'} ({hub('musicgen')}). "
             "DSP methods (spectral_gating, spectral_subtraction, mcra_wiener, sbr) need no model.")

@@ -9,14 +9,17 @@ never waits behind someone's long job.
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
 
+
 from restoration import list_methods
 from restoration.models import musicgen
+from restoration.models.catalog import ModelCatalog
 
-from . import downloads, models
+from . import downloads, guard, models
 from .ab_player import ab_player
 from .controls import MethodControls, control_for, describe, method_choices
 from .examples import example_rows
@@ -27,7 +30,7 @@ from .workbench import MAX_STEMS, Workbench, compare_title
 #: Method selected when the app opens (the first registered one if it is missing).
 DEFAULT_METHOD = "sbr"
 #: Parameters of the demucs method that the Separate button passes to ``separate``.
-SEPARATE_SETTINGS = ("model", "repo", "shifts", "overlap", "segment", "device")
+SEPARATE_SETTINGS = ("model", "shifts", "overlap", "segment", "device")
 #: Queues (gradio concurrency ids) and how many of their events run at once.
 GPU_QUEUE, RESTORE_QUEUE, LIGHT_QUEUE = "gpu", "restore", "light"
 LIGHT = dict(concurrency_id=LIGHT_QUEUE, concurrency_limit=4)
@@ -40,12 +43,12 @@ def build_studio_tab(workbench: Workbench) -> SimpleNamespace:
     selected = DEFAULT_METHOD if DEFAULT_METHOD in names else names[0]
     history = gr.State([])  # this browser session's restorations
     pair = gr.State(None)  # the two sides the compare section shows
-    gr.Markdown(models.summary(), elem_id="models-status")
+    gr.Markdown(models.summary(workbench.catalog), elem_id="models-status")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300):
-            src = _source_panel()
+            src = _source_panel(workbench.catalog, workbench.limits)
         with gr.Column(scale=1, min_width=300):
-            rest = _restore_panel(methods, selected)
+            rest = _restore_panel(methods, selected, workbench.catalog)
     cmp = _compare_panel()
     res = _results_panel()
     with gr.Accordion("Stems (Demucs)", open=False, visible="demucs" in names):
@@ -105,18 +108,22 @@ def build_studio_tab(workbench: Workbench) -> SimpleNamespace:
     return SimpleNamespace(source=src, restore=rest, compare=cmp, results=res, history=history, pair=pair)
 
 
-def _source_panel() -> SimpleNamespace:
+def _source_panel(catalog: ModelCatalog, limits: guard.Limits) -> SimpleNamespace:
     gr.Markdown("### 1 · Source")
     with gr.Accordion("Generate with MusicGen", open=False):
         prompt = gr.Textbox(label="prompt", value="an upbeat lofi hip hop beat with warm piano")
-        model = gr.Dropdown(choices=list(musicgen.KNOWN_MODELS), allow_custom_value=True, value=musicgen.default_model(),
-                            label="model", info="hub id or local folder (MUSICGEN_MODEL sets the default)")
+        offered = catalog.names("musicgen")
+        default = musicgen.default_model()
+        chosen = Path(default).name if Path(default).is_dir() else default
+        model = gr.Dropdown(choices=offered, allow_custom_value=False, value=chosen if chosen in offered else offered[0],
+                            label="model", info="models this server offers (the operator adds them with --models-dir)")
         settings = [control_for(p) for p in musicgen.PARAMS]
         generate = gr.Button("Generate", variant="secondary")
         generate_status = gr.Markdown(elem_id="generate-status")
     original = gr.Audio(label="Original", type="filepath", sources=["upload", "microphone"], elem_id="original-audio")
     reference = gr.Audio(label="Clean reference (optional, for the metrics against it)", type="filepath",
                          sources=["upload"], elem_id="reference-audio")
+    gr.Markdown(limits.note(), elem_id="upload-limits")
     examples = None
     if example_rows():
         examples = gr.Examples(example_rows(), inputs=[original, reference], elem_id="examples",
@@ -126,7 +133,7 @@ def _source_panel() -> SimpleNamespace:
                            generate_status=generate_status, original=original, reference=reference, examples=examples)
 
 
-def _restore_panel(methods, selected: str) -> SimpleNamespace:
+def _restore_panel(methods, selected: str, catalog: ModelCatalog) -> SimpleNamespace:
     gr.Markdown("### 2 · Restore")
     method = gr.Dropdown(choices=method_choices(methods), value=selected, allow_custom_value=True, label="method",
                          info="a method, a suggested chain, or your own chain such as mcra_wiener+unet",
@@ -134,7 +141,7 @@ def _restore_panel(methods, selected: str) -> SimpleNamespace:
     description = gr.Markdown(describe(selected))
     button = gr.Button("Restore", variant="primary", elem_id="restore-button")
     with gr.Accordion("Parameters", open=False, elem_id="parameters"):
-        controls = MethodControls(methods, selected=selected)
+        controls = MethodControls(methods, selected=selected, catalog=catalog)
         params = gr.Textbox(label="parameters used (JSON)", interactive=False, lines=1)
     restored = gr.Audio(label="Restored (16-bit WAV; other formats under Results)", type="filepath",
                         interactive=False, elem_id="restored-audio")

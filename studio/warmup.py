@@ -27,7 +27,8 @@ def warm_up(workbench: Workbench, *, examples: list[str], method: str) -> None:
     out, rate = restore(y, 32000, method)
     with tempfile.TemporaryDirectory() as folder:
         a, b = Side(str(Path(folder) / "a.wav"), "a", 32000), Side(str(Path(folder) / "b.wav"), "b", rate)
-        comparison.first_paint(Path(folder), a, (y, 32000), b, (out, rate), None, caption="warm-up")
+        comparison.first_paint(lambda name: Path(folder) / name, a, (y, 32000), b, (out, rate), None,
+                               caption="warm-up")
         comparison.details((y, 32000), (out, rate), a, b, None, visqol=False)
     for clip in examples:
         try:

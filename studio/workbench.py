@@ -12,9 +12,7 @@ import hashlib
 import html
 import json
 import os
-import shutil
 import time
-import uuid
 from pathlib import Path
 from typing import Callable
 
@@ -23,8 +21,9 @@ import numpy as np
 
 from restoration import BadInputError, load_audio, parse_chain, restore, save_audio, to_pcm16
 from restoration.models import musicgen
+from restoration.models.catalog import ModelCatalog
 
-from . import comparison, downloads, history as session_history, models
+from . import comparison, downloads, guard, history as session_history, models
 from .comparison import Side
 from .errors import last_error, user_errors
 from .jobs import accelerator, progress_callback
@@ -66,60 +65,52 @@ def cli_line(method: str, params: dict) -> str:
     return f"python -m restoration restore in.wav out.wav -m {method} {sets}".rstrip()
 
 
-def read_audio(path: str | None, what: str) -> tuple[np.ndarray, int]:
-    """Load an audio component's file; a missing one is a :class:`BadInputError` naming ``what``."""
-    if not path:
-        raise BadInputError(f"no audio for {what}: upload or record a clip, generate one, or pick an example")
-    return load_audio(path)
-
-
 class Workbench:
-    """Handlers of the Studio tab. Files it writes for gradio go to ``workdir`` (pruned after an hour).
+    """Handlers of the Studio tab. Files it writes for gradio go to ``workdir`` (pruned after an hour);
+    models come from ``catalog`` by name; clips are read within ``limits`` (:mod:`studio.guard`).
 
     ``blocks`` (set once the app is built) lets a running job notice that its browser went away.
     ``example_cache`` maps ``(clip path, method)`` to a restoration made at start with default
     parameters, so an example shows its finished comparison at once.
     """
 
-    def __init__(self, workdir: str | os.PathLike):
-        self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
+    def __init__(self, workdir: str | os.PathLike, *, catalog: ModelCatalog | None = None,
+                 limits: guard.Limits | None = None):
+        self.files = guard.ScratchFolder(workdir, max_age_s=SCRATCH_MAX_AGE_S)
+        self.catalog = catalog or ModelCatalog.build()
+        self.limits = limits or guard.Limits()
         self.blocks: gr.Blocks | None = None
         self.example_cache: dict[tuple[str, str], tuple[np.ndarray, int, float]] = {}
 
     # ---------------------------------------------------------------------------- files
-    def folder(self) -> Path:
-        """A fresh sub-folder of the work folder (files keep their readable names); prunes old ones."""
-        cutoff = time.time() - SCRATCH_MAX_AGE_S
-        for old in self.workdir.iterdir():
-            try:
-                if old.stat().st_mtime < cutoff:
-                    shutil.rmtree(old) if old.is_dir() else old.unlink()
-            except OSError:
-                pass  # removed by another request
-        fresh = self.workdir / uuid.uuid4().hex[:12]
-        fresh.mkdir()
-        return fresh
+    def scratch(self, name: str) -> Path:
+        """A fresh path named ``name`` (in a folder of its own) in the work folder; prunes old ones."""
+        return self.files.path(name)
+
+    def read(self, path: str | None, what: str) -> tuple[np.ndarray, int]:
+        """An uploaded clip, within this server's limits (``what`` names it in errors)."""
+        return guard.read_clip(path, what, self.limits)
 
     # ---------------------------------------------------------------------------- source
     @user_errors
     def generate(self, prompt: str, model: str, duration_s: float, guidance_scale: float, temperature: float,
                  top_k: int, seed: int, progress: gr.Progress = gr.Progress()) -> str:
-        """Generate a clip with MusicGen; returns the path of a 32 kHz WAV."""
-        models.require("musicgen", models.musicgen_ready(model), str(model), [])
+        """Generate a clip with MusicGen (``model``: a catalog name); returns the path of a 32 kHz WAV."""
+        source = guard.musicgen_source(self.catalog, model)
+        models.require("musicgen", models.musicgen_ready(source), str(model), models.ready_musicgen(self.catalog))
         settings = dict(duration_s=duration_s, guidance_scale=guidance_scale, temperature=temperature,
                         top_k=top_k, seed=seed)
         report = progress_callback(progress, "generating")
         with accelerator(progress):
-            y, sr = _run_neural(musicgen.generate, str(prompt or ""), model=str(model or ""), progress=report, **settings)
-        return str(save_audio(self.folder() / "musicgen.wav", y, sr))
+            y, sr = _run_neural(musicgen.generate, str(prompt or ""), model=source, progress=report, **settings)
+        return str(save_audio(self.scratch("musicgen.wav"), y, sr))
 
     def audio_rate(self, audio: str | None) -> int | None:
         """The sample rate of the loaded clip (None without one or when it cannot be read)."""
         if not audio:
             return None
         try:
-            return read_audio(audio, "the original")[1]
+            return self.read(audio, "the original")[1]
         except Exception:  # the restore button says what is wrong with the file
             return None
 
@@ -134,10 +125,11 @@ class Workbench:
         and A/B player value, and the pair now shown (state for :meth:`details`).
         """
         history = list(history or [])
-        y, sr = read_audio(audio, "the audio to restore")
+        y, sr = self.read(audio, "the audio to restore")
         values = parse_params(params)
         chain = parse_chain(method)
-        models.check_restore(method, values)
+        loaded = guard.restore_params(self.catalog, method, values, self.limits)  # model names -> sources
+        models.check_restore(method, loaded)
         report = progress_callback(progress, f"restoring with {method}", end=0.7, blocks=self.blocks, request=request)
         original_measured = comparison.measure_later((y, sr))  # while the restoration runs
         cached = self.example_cache.get((fingerprint(y, sr), method)) if _defaults(chain, values) else None
@@ -147,20 +139,19 @@ class Workbench:
         else:
             if any(m.neural for m in chain):
                 with accelerator(progress):
-                    out, rate = _run_neural(restore, y, sr, method, values, progress=report)
+                    out, rate = _run_neural(restore, y, sr, method, loaded, progress=report)
             else:
-                out, rate = restore(y, sr, method, values, progress=report)
+                out, rate = restore(y, sr, method, loaded, progress=report)
             seconds = time.perf_counter() - start
-        folder = self.folder()
         stem = downloads.source_stem(audio)
-        restored_path = save_audio(folder / downloads.download_name(audio, method), out, rate)
-        original_path = save_audio(folder / f"{stem}.original.wav", y, sr)
+        restored_path = save_audio(self.scratch(downloads.download_name(audio, method)), out, rate)
+        original_path = save_audio(self.scratch(f"{stem}.original.wav"), y, sr)
         run, clock = len(history) + 1, time.strftime("%H:%M:%S")
         a = Side(str(original_path), f"original ({stem})", sr)
         b = Side(str(restored_path), f"#{run} {method}", rate)
-        ref = read_audio(reference, "the reference") if reference else None
+        ref = self.read(reference, "the reference") if reference else None
         caption = f"{a.label} vs {b.label}, restored at {clock}"
-        shown = comparison.first_paint(self.workdir, a, original_measured, b, (out, rate), ref, caption=caption,
+        shown = comparison.first_paint(self.scratch, a, original_measured, b, (out, rate), ref, caption=caption,
                                        progress=_sub(progress, 0.7, 1.0))
         history.append(session_history.entry(run, method=method, params=values, seconds=seconds, clock=clock,
                                               source=stem, original=a, restored=b, reference=reference))
@@ -194,7 +185,7 @@ class Workbench:
             raise BadInputError("nothing to measure yet: restore a clip first")
         a, b = Side.from_dict(dict(pair["a"])), Side.from_dict(dict(pair["b"]))
         reference = pair.get("reference")
-        ref = read_audio(reference, "the reference") if reference else None
+        ref = self.read(reference, "the reference") if reference else None
         table = comparison.details(load_audio(a.path), load_audio(b.path), a, b, ref, visqol=bool(visqol),
                                    progress=progress)
         return table, {"a": a.as_dict(), "b": b.as_dict(), "reference": reference}
@@ -204,14 +195,13 @@ class Workbench:
                 visqol: bool = True, progress: gr.Progress = gr.Progress()):
         """Compare two files (and both with a clean ``reference``): title, pictures, the complete
         metrics table, the A/B player's value and the pair shown."""
-        x, x_sr = read_audio(original, "the original")
-        y, y_sr = read_audio(restored, "the restored audio")
-        ref = read_audio(reference, "the reference") if reference else None
-        folder = self.folder()
-        a = Side(str(save_audio(folder / "a.wav", x, x_sr)), f"original ({downloads.source_stem(original)})", x_sr)
-        b = Side(str(save_audio(folder / "b.wav", y, y_sr)), downloads.source_stem(restored), y_sr)
+        x, x_sr = self.read(original, "the original")
+        y, y_sr = self.read(restored, "the restored audio")
+        ref = self.read(reference, "the reference") if reference else None
+        a = Side(str(save_audio(self.scratch("a.wav"), x, x_sr)), f"original ({downloads.source_stem(original)})", x_sr)
+        b = Side(str(save_audio(self.scratch("b.wav"), y, y_sr)), downloads.source_stem(restored), y_sr)
         caption = f"{a.label} vs {b.label}, measured at {time.strftime('%H:%M:%S')}"
-        shown = comparison.first_paint(self.workdir, a, (x, x_sr), b, (y, y_sr), ref, caption=caption,
+        shown = comparison.first_paint(self.scratch, a, (x, x_sr), b, (y, y_sr), ref, caption=caption,
                                        progress=_sub(progress, 0.0, 0.5))
         table = comparison.details((x, x_sr), (y, y_sr), a, b, ref, visqol=bool(visqol), progress=_sub(progress, 0.5, 1.0))
         pair = {"a": a.as_dict(), "b": b.as_dict(), "reference": reference}
@@ -226,9 +216,9 @@ class Workbench:
             raise BadInputError("choose two different results for A and B")
         a.against_reference = b.against_reference = None
         audio_a, audio_b = load_audio(a.path), load_audio(b.path)
-        ref = read_audio(reference, "the reference") if reference else None
+        ref = self.read(reference, "the reference") if reference else None
         caption = f"{a.label} vs {b.label}, from this session's history"
-        shown = comparison.first_paint(self.workdir, a, audio_a, b, audio_b, ref, caption=caption,
+        shown = comparison.first_paint(self.scratch, a, audio_a, b, audio_b, ref, caption=caption,
                                        progress=_sub(progress, 0.0, 1.0))
         pair = {"a": a.as_dict(), "b": b.as_dict(), "reference": reference}
         return (compare_title(caption), shown["spectrograms"], shown["difference"], shown["psd"], shown["table"],
@@ -244,18 +234,21 @@ class Workbench:
         path = run["restored"]["path"]
         y, sr = load_audio(path)
         name = downloads.download_name(run["source"], run["method"], file_format)
-        return path, str(downloads.export(self.workdir, name, y, sr, file_format))
+        return path, str(downloads.export(self.scratch(name), y, sr, file_format))
 
     # ---------------------------------------------------------------------------- stems
     @user_errors
-    def separate(self, audio: str | None, model: str, repo: str, shifts: int, overlap: float, segment: float,
+    def separate(self, audio: str | None, model: str, shifts: int, overlap: float, segment: float,
                  device: str, progress: gr.Progress = gr.Progress()) -> list:
-        """Separate ``audio`` with Demucs; one player update per stem slot (unused slots hidden)."""
+        """Separate ``audio`` with the Demucs model named ``model``; one player update per stem slot
+        (unused slots hidden)."""
         from restoration.models.demucs_method import separate
 
-        models.require("demucs", models.demucs_ready(model, repo), str(model), models.ready_demucs())
-        y, sr = read_audio(audio, "the audio to separate")
-        settings = dict(model=model, repo=repo, shifts=shifts, overlap=overlap, segment=segment, device=device)
+        chosen = guard.demucs_settings(self.catalog, model)
+        models.require("demucs", models.demucs_ready(chosen["model"], chosen["repo"]), str(model),
+                       models.ready_demucs(self.catalog))
+        y, sr = self.read(audio, "the audio to separate")
+        settings = dict(**chosen, shifts=shifts, overlap=overlap, segment=segment, device=device)
         with accelerator(progress):
             stems, rate = _run_neural(separate, y, sr, progress=progress_callback(progress, "separating stems"), **settings)
         players = [gr.update(value=(rate, to_pcm16(stem)), label=name, visible=True) for name, stem in stems.items()]

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import app  # noqa: E402
 from studio import controls as studio_controls  # noqa: E402
+from studio import guard  # noqa: E402
 from studio import history as studio_history  # noqa: E402
 from studio.examples import example_rows  # noqa: E402
 from studio.workbench import MAX_STEMS, Workbench  # noqa: E402
@@ -54,7 +55,10 @@ def test_build_ui_has_the_api_and_a_control_per_method_parameter(tmp_path):
     labels = [getattr(b, "label", None) for b in demo.blocks.values()]
     for method in list_methods():
         for param in method.params:
-            assert param.name in labels, f"no control for {method.name}.{param.name}"
+            assert (param.name in labels) == guard.offered(method.name, param), f"{method.name}.{param.name}"
+    dropdowns = [b for b in demo.blocks.values() if isinstance(b, gr.Dropdown) and b.label == "model"]
+    assert any("htdemucs" in [value for _, value in d.choices] for d in dropdowns)  # names, never free paths
+    assert not any(b.label in ("repo", "checkpoint") for b in demo.blocks.values() if isinstance(b, gr.Textbox))
     assert not demo.is_running
     queues = {fn.api_name: fn.concurrency_id for fn in demo.fns.values() if fn.api_name}
     assert queues["restore"] == "restore" and queues["generate"] == "gpu" and queues["analyze"] == "light"
@@ -97,7 +101,7 @@ def test_control_kinds_follow_the_parameter_specs():
 def test_controls_collect_the_selected_stages_and_fold_demucs():
     with gr.Blocks():
         controls = studio_controls.MethodControls(list_methods(), selected="spectral_gating")
-    values = [p.default for m in list_methods() for p in m.params]
+    values = [p.default for m in list_methods() for p in m.params if guard.offered(m.name, p)]
     single = json.loads(controls.collect("spectral_gating", *values))
     assert single == get_method("spectral_gating").defaults()
     chain = json.loads(controls.collect("spectral_gating+sbr", *values))
@@ -246,11 +250,14 @@ def test_examples_are_cached_and_shown_at_once(bench):
     assert f"restored in {seconds:.2f} s" in out["report"]
 
 
-def test_generate_uses_the_same_loader_as_the_library(bench, tmp_path):
+def test_generate_uses_the_same_loader_as_the_library(tmp_path):
     from test_musicgen import save_tiny_musicgen
 
-    folder = save_tiny_musicgen(tmp_path / "tiny")
-    path = bench.generate("a calm lofi song", str(folder), 1.0, 3.0, 1.0, 250, 5)
+    from restoration.models.catalog import ModelCatalog
+
+    save_tiny_musicgen(tmp_path / "models" / "musicgen" / "tiny")
+    bench = Workbench(tmp_path / "work", catalog=ModelCatalog.build([tmp_path / "models"]))
+    path = bench.generate("a calm lofi song", "tiny", 1.0, 3.0, 1.0, 250, 5)
     y, sr = load_audio(path)
     assert sr == 32000 and y.shape == (1, 32000)
 
@@ -262,15 +269,17 @@ def test_models_missing_offline_fail_at_once(bench, tmp_path, clip, monkeypatch)
     start = time.perf_counter()
     with pytest.raises(gr.Error, match="htdemucs&#x27;? is not on this server|'htdemucs' is not on this server"):
         bench.restore(clip, None, "demucs", json.dumps({"model": "htdemucs"}), [])
-    with pytest.raises(gr.Error, match="MusicGen model .* is not on this server"):
+    with pytest.raises(gr.Error, match="MusicGen model .* is not on this server.*MUSICGEN_MODEL"):
         bench.generate("a song", "facebook/musicgen-small", 1.0, 3.0, 1.0, 250, 0)
+    with pytest.raises(gr.Error, match="not offered by this server"):
+        bench.generate("a song", str(tmp_path), 1.0, 3.0, 1.0, 250, 0)  # a path is never a model
     assert time.perf_counter() - start < 2.0
 
 
 def test_separate_fills_one_player_per_stem(bench, tmp_path, music):
     pytest.importorskip("demucs")
     clip = str(save_audio(tmp_path / "stereo.wav", music(44100, 1.0, 2), 44100))
-    updates = bench.separate(clip, "demucs_unittest", "", 0, 0.25, 0.0, "cpu")
+    updates = bench.separate(clip, "demucs_unittest", 0, 0.25, 0.0, "cpu")
     assert len(updates) == MAX_STEMS
     shown = [u for u in updates if u["visible"]]
     assert [u["label"] for u in shown] == ["drums", "bass", "other", "vocals"]
@@ -299,7 +308,7 @@ def test_startup_lines_say_where_everything_is():
                                                                     admin_password="pw"))
 
 
-def test_main_passes_the_flags_and_environment(monkeypatch, capsys):
+def test_main_passes_the_flags_and_environment(monkeypatch, capsys, tmp_path):
     seen = {}
 
     class Demo:
@@ -319,9 +328,17 @@ def test_main_passes_the_flags_and_environment(monkeypatch, capsys):
     monkeypatch.setattr(app, "start_warm_up", lambda *a, **k: seen.setdefault("warm", True))
     monkeypatch.setenv("RESTORATION_DB", "/tmp/from-env.sqlite")
     monkeypatch.setenv("RESTORATION_ADMIN_PASSWORD", "secret")
+    monkeypatch.setenv("RESTORATION_MAX_DURATION_S", "60")
+    (tmp_path / "models" / "demucs").mkdir(parents=True)
+    (tmp_path / "models" / "demucs" / "mine.yaml").write_text("models: [x]\n")
+    monkeypatch.setenv("RESTORATION_MODELS_DIR", str(tmp_path / "models"))
     app.main(["--port", "7999", "--share"])
     assert seen["ui"]["db_path"] == "/tmp/from-env.sqlite" and seen["ui"]["admin_password"] == "secret"
-    assert seen["launch"] == {"host": "127.0.0.1", "port": 7999, "share": True, "quiet": True}
+    workbench = seen["ui"]["workbench"]
+    assert workbench.limits == guard.Limits(max_seconds=60.0, max_upload_mb=300.0)
+    assert {"mine", "htdemucs"} <= set(workbench.catalog.names("demucs"))
+    limits = seen["launch"].pop("limits")
+    assert seen["launch"] == {"host": "127.0.0.1", "port": 7999, "share": True, "quiet": True} and limits.max_seconds == 60
     assert seen["warm"] and seen["blocked"]
     printed = capsys.readouterr().out
     assert "http://127.0.0.1:7999/" in printed and "/tmp/from-env.sqlite" in printed and "protected by a password" in printed

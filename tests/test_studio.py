@@ -33,22 +33,20 @@ def test_every_download_format_writes_a_readable_file(tmp_path, music, fmt, subt
     import soundfile
 
     y = music(sr, 1.0, 2, seed=4)
-    path = downloads.export(tmp_path, downloads.download_name("song.wav", "sbr", fmt), y, sr, fmt)
-    assert path.parent.parent == tmp_path and path.name.startswith("song.sbr.")
+    path = downloads.export(tmp_path / downloads.download_name("song.wav", "sbr", fmt), y, sr, fmt)
+    assert path.name.startswith("song.sbr.")
     assert soundfile.info(str(path)).subtype == subtype
     back, rate = load_audio(path)
     assert rate == sr and back.shape[0] == 2
     if fmt != "MP3":  # lossless: the same samples within the format's precision
         assert np.abs(back - y).max() < 1e-4
-    again = downloads.export(tmp_path, path.name, y, sr, fmt)
-    assert again != path and again.name == path.name  # no collision between two downloads of one name
     with pytest.raises(BadInputError, match="download format must be one of"):
-        downloads.export(tmp_path, "x.ogg", y, sr, "OGG")
+        downloads.export(tmp_path / "x.ogg", y, sr, "OGG")
 
 
 def test_mp3_refuses_a_rate_it_cannot_hold(tmp_path, music):
     with pytest.raises(BadInputError, match="MP3 cannot hold 96000 Hz"):
-        downloads.export(tmp_path, "x.mp3", music(96000, 0.5, 1), 96000, "MP3")
+        downloads.export(tmp_path / "x.mp3", music(96000, 0.5, 1), 96000, "MP3")
 
 
 def test_metrics_table_puts_did_it_help_first_with_units_and_reasons():
@@ -114,11 +112,16 @@ def test_models_not_here_fail_at_once_when_offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert models.offline() and not models.hub_reachable("demucs")
     assert models.demucs_ready("demucs_unittest") and models.demucs_ready("htdemucs", "/some/repo")
-    with pytest.raises(MissingModelError, match="Demucs model 'nope' is not on this server .* ready here: demucs_unittest"):
+    with pytest.raises(MissingModelError, match="Demucs model 'nope' is not on this server .* ready here: demucs_unittest; "
+                                                "an operator adds models with --models-dir"):
         models.require("demucs", False, "nope", ["demucs_unittest"])
     models.check_restore("demucs", {"model": "demucs_unittest"})  # ready: no error
     models.check_restore("spectral_gating+sbr", {})
-    summary = models.summary()
+    with pytest.raises(MissingModelError, match="'htdemucs' is not on this server"):
+        models.check_restore("passthrough+demucs", {"demucs.model": "htdemucs", "demucs.repo": ""})
+    from restoration.models.catalog import ModelCatalog
+
+    summary = models.summary(ModelCatalog.build())
     assert "downloads are switched off" in summary and "demucs_unittest" in summary
 
 
