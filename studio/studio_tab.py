@@ -99,7 +99,7 @@ def build_studio_tab(workbench: Workbench) -> SimpleNamespace:
      .success(workbench.details, inputs=[pair, cmp.visqol], outputs=[cmp.table, pair], show_progress="hidden",
               api_visibility="private", **LIGHT))
     gr.on([res.pick.input, res.file_format.input], workbench.export, inputs=[history, res.pick, res.file_format],
-          outputs=[res.replay, res.download], api_visibility="private", **LIGHT)
+          outputs=[res.replay, res.download], api_visibility="private", trigger_mode="always_last", **LIGHT)
 
     demucs = controls.controls.get("demucs", {})
     if all(k in demucs for k in SEPARATE_SETTINGS):

@@ -70,8 +70,8 @@ class Workbench:
     models come from ``catalog`` by name; clips are read within ``limits`` (:mod:`studio.guard`).
 
     ``blocks`` (set once the app is built) lets a running job notice that its browser went away.
-    ``example_cache`` maps ``(clip path, method)`` to a restoration made at start with default
-    parameters, so an example shows its finished comparison at once.
+    ``example_cache`` maps ``(fingerprint of the samples, method)`` to a restoration made at start
+    with default parameters, so an example shows its finished comparison at once.
     """
 
     def __init__(self, workdir: str | os.PathLike, *, catalog: ModelCatalog | None = None,

@@ -28,8 +28,9 @@ def app_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=30_000)  # server round trips on a loaded 2-core machine
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         yield browser
@@ -100,7 +101,8 @@ def test_restore_compare_and_the_ab_player(browser, app_url, tmp_path):
     expect(metrics).to_contain_text("✓ better")  # 15 kHz -> 24 kHz
     expect(metrics).to_contain_text("needs a reference")
     expect(metrics).not_to_contain_text("measuring…", timeout=TIMEOUT_MS)  # the detailed metrics arrived
-    expect(page.locator("#download a")).to_have_attribute("href", re.compile(r"/train_tune\.sbr\.wav$"))
+    expect(page.locator("#download a")).to_have_attribute("href", re.compile(r"/train_tune\.sbr\.wav$"),
+                                                          timeout=TIMEOUT_MS)
 
     ab = page.locator("#ab-player .ab")
     assert page.locator("#ab-player .ab-play svg .ab-icon-pause").count() == 1  # an SVG glyph, not a font's
@@ -191,7 +193,8 @@ def test_ab_of_two_results_from_the_history(browser, app_url):
     expect(page.locator("#metrics")).to_contain_text("#2 spectral_gating")
     pick(page, "#history-pick", "#1 sbr")
     page.get_by_label("FLAC 24-bit").check()
-    expect(page.locator("#download a")).to_have_attribute("href", re.compile(r"/train_tune\.sbr\.flac$"))
+    expect(page.locator("#download a")).to_have_attribute("href", re.compile(r"/train_tune\.sbr\.flac$"),
+                                                          timeout=TIMEOUT_MS)
     page.close()
 
 
