@@ -58,13 +58,9 @@ def build_ui(*, db_path: str | None = None, admin_password: str | None = None,
 
 def _listening_tab():
     """The listening test's ``build_listening_tab`` (None when its module is missing)."""
-    for module in ("studio.listening_tab", "listening_ui"):
-        try:
-            if importlib.util.find_spec(module) is not None:
-                return importlib.import_module(module).build_listening_tab
-        except ModuleNotFoundError:
-            continue
-    return None
+    if importlib.util.find_spec("studio.listening_tab") is None:
+        return None
+    return importlib.import_module("studio.listening_tab").build_listening_tab
 
 
 def launch(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int | None = 7860, share: bool = False,
