@@ -69,9 +69,15 @@ def first_paint(path_for: Callable[[str], Path], a: Side, a_audio: Audio | Futur
     ``a.metrics``/``b.metrics`` (and ``against_reference`` when ``reference`` is given).
     """
     progress(0.0, desc="analysing")
-    future_a, future_b = (audio if isinstance(audio, Future) else measure_later(audio) for audio in (a_audio, b_audio))
+    future_a = a_audio if isinstance(a_audio, Future) else measure_later(a_audio)
+    if isinstance(b_audio, Future):
+        view_b, core_b = b_audio.result()
+    else:  # B's time-domain metrics in a worker while its STFT is taken here
+        signal_b = _POOL.submit(compare.signal_metrics, *b_audio)
+        view_b = compare.analyse(*b_audio)
+        core_b = compare.merge(signal_b.result(), compare.spectral_metrics(view_b))
     view_ref = compare.analyse(*reference) if reference is not None else None
-    (view_a, core_a), (view_b, core_b) = future_a.result(), future_b.result()
+    view_a, core_a = future_a.result()
     progress(0.5, desc="drawing")
     a.metrics = {**core_a, **a.metrics}
     b.metrics = {**core_b, **b.metrics}

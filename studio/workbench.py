@@ -30,6 +30,8 @@ from .jobs import accelerator, progress_callback
 
 #: Scratch files older than this are deleted (gradio keeps its own copies while they are shown).
 SCRATCH_MAX_AGE_S = 3600.0
+#: Uploads the A/B player plays as they are (decoded like soundfile does, sample for sample).
+BROWSER_PLAYS = (".wav", ".flac")
 #: Stem players in the Stems panel: the most any Demucs model makes (htdemucs_6s).
 MAX_STEMS = 6
 
@@ -145,7 +147,8 @@ class Workbench:
             seconds = time.perf_counter() - start
         stem = downloads.source_stem(audio)
         restored_path = save_audio(self.scratch(downloads.download_name(audio, method)), out, rate)
-        original_path = save_audio(self.scratch(f"{stem}.original.wav"), y, sr)
+        original_path = (audio if Path(audio).suffix.lower() in BROWSER_PLAYS  # served as uploaded
+                         else save_audio(self.scratch(f"{stem}.original.wav"), y, sr))
         run, clock = len(history) + 1, time.strftime("%H:%M:%S")
         a = Side(str(original_path), f"original ({stem})", sr)
         b = Side(str(restored_path), f"#{run} {method}", rate)

@@ -83,32 +83,50 @@ def analyse(y: np.ndarray, sr: int) -> SignalView:
 
 
 def core_metrics(view: SignalView) -> dict[str, float]:
-    """The cheap single-signal metrics (:data:`CORE_KEYS`) from the shared STFT.
+    """The cheap single-signal metrics (:data:`CORE_KEYS`): :func:`signal_metrics` and
+    :func:`spectral_metrics` together, in that order of keys.
 
     Values equal those of :func:`restoration.analysis.metrics.no_reference_metrics`;
     ``peak_dbfs`` (sample peak over all channels, dBFS) is added for the A/B player's peak limit.
     """
-    y, sr, n = view.y, view.sr, view.samples
-    power, ltas = view.mono_power, view.ltas
+    return merge(signal_metrics(view.y, view.sr), spectral_metrics(view))
+
+
+def signal_metrics(y: np.ndarray, sr: int) -> dict[str, float]:
+    """The core metrics that need no STFT of ``view`` (level, loudness, cutoff, noise floor, zero
+    crossings): they can run in another thread while the STFT is taken."""
+    y = check_signal(y, sr)
     mean_square = float(np.mean(np.square(y, dtype=np.float64)))
     peak = float(np.max(np.abs(y)))
     floor, quiet = m.noise_floor_dbfs(y, sr)
-    values = {
+    return {
         "cutoff_hz": float(estimate_cutoff(y, sr)),
-        "rolloff99_hz": m._rolloff(ltas, sr, 0.99),
-        "hf_ratio": m._hf_ratio(power, sr, n),
-        "hf6k_dbfs": m._band_level(power, sr, n, m.MID_HZ),
         "lufs": integrated_loudness(y, sr),
         "peak_dbfs": 20.0 * math.log10(peak),
         "rms_dbfs": m._db(mean_square),
         "crest_db": m._db(peak ** 2 / mean_square),
         "noise_floor_dbfs": floor,
         "quiet_fraction": quiet,
+        "zcr": m.zero_crossing_rate(y, sr),
+    }
+
+
+def spectral_metrics(view: SignalView) -> dict[str, float]:
+    """The core metrics read from the shared STFT of the mono downmix (roll-offs, band levels, centroid, flatness)."""
+    sr, n, power, ltas = view.sr, view.samples, view.mono_power, view.ltas
+    return {
+        "rolloff99_hz": m._rolloff(ltas, sr, 0.99),
+        "hf_ratio": m._hf_ratio(power, sr, n),
+        "hf6k_dbfs": m._band_level(power, sr, n, m.MID_HZ),
         "rolloff85_hz": m._rolloff(ltas, sr, 0.85),
         "centroid_hz": m._centroid(ltas, sr),
         "flatness": m._flatness(ltas),
-        "zcr": m.zero_crossing_rate(y, sr),
     }
+
+
+def merge(signal: dict[str, float], spectral: dict[str, float]) -> dict[str, float]:
+    """:func:`signal_metrics` and :func:`spectral_metrics` as one dict in the order of :data:`CORE_KEYS`."""
+    values = {**signal, **spectral}
     return {key: values[key] for key in CORE_KEYS}
 
 
