@@ -21,6 +21,7 @@ from restoration.models.catalog import ModelCatalog
 
 from . import downloads, guard, models
 from .ab_player import ab_player
+from .components import WavAudio
 from .controls import MethodControls, control_for, describe, method_choices
 from .examples import example_rows
 from .history import TABLE_HEADERS
@@ -143,7 +144,7 @@ def _restore_panel(methods, selected: str, catalog: ModelCatalog) -> SimpleNames
     with gr.Accordion("Parameters", open=False, elem_id="parameters"):
         controls = MethodControls(methods, selected=selected, catalog=catalog)
         params = gr.Textbox(label="parameters used (JSON)", interactive=False, lines=1)
-    restored = gr.Audio(label="Restored (16-bit WAV; other formats under Results)", type="filepath",
+    restored = WavAudio(label="Restored (16-bit WAV; other formats under Results)", type="filepath",
                         interactive=False, elem_id="restored-audio")
     report = gr.Markdown(elem_id="restore-report")
     return SimpleNamespace(method=method, description=description, controls=controls, button=button, params=params,
@@ -181,7 +182,7 @@ def _results_panel() -> SimpleNamespace:
             file_format = gr.Radio(list(downloads.FORMATS), value=downloads.DEFAULT_FORMAT, label="download format",
                                    elem_id="download-format")
         with gr.Row():
-            replay = gr.Audio(label="replay", type="filepath", interactive=False, elem_id="replay")
+            replay = WavAudio(label="replay", type="filepath", interactive=False, elem_id="replay")
             download = gr.File(label="download", interactive=False, elem_id="download")
     return SimpleNamespace(table=table, a=a, b=b, compare=compare, pick=pick, file_format=file_format, replay=replay,
                            download=download)

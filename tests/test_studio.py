@@ -143,3 +143,19 @@ def test_a_running_job_stops_when_its_browser_has_gone():
     with pytest.raises(JobCancelled, match="page that asked for this job was closed"):
         report(600, 1000)
     assert not abandoned(None, request)
+
+
+def test_wav_results_are_served_without_an_ffprobe_per_restore(tmp_path, music, monkeypatch):
+    from gradio import processing_utils
+
+    from restoration import save_audio
+    from studio.components import WavAudio
+
+    monkeypatch.setattr(processing_utils, "audio_is_playable", lambda path: pytest.fail("probed " + path))
+    wav = save_audio(tmp_path / "song.sbr.wav", music(48000, 0.5, 2), 48000)
+    with gr.Blocks():
+        player = WavAudio(type="filepath", interactive=False)
+    assert player.get_block_name() == "audio"  # drawn by gradio's own audio player
+    data = player.postprocess(str(wav))
+    assert data.path == str(wav) and data.orig_name == "song.sbr.wav"
+    assert player.postprocess(None) is None
