@@ -231,7 +231,7 @@ def psd_overlay(views: dict[str, SignalView]):
     high = max(view.sr / 2 for view in views.values())
     top = max(float(level.max()) for _, level in curves.values()) + 5.0
     bottom = top - PSD_RANGE_DB - 5.0
-    canvas = _Canvas(1, right=COLORBAR_W + 40)
+    canvas = _Canvas(1, right=COLORBAR_W + 90)  # room for the legend's labels
     x0, y0 = canvas.origin(0)
     w, h = canvas.panel_w, canvas.panel_h
     span = math.log10(high / PSD_LOW_HZ)
@@ -263,7 +263,7 @@ def psd_overlay(views: dict[str, SignalView]):
     for row, (colour, label) in enumerate(zip(LINE_COLOURS, curves)):
         y = y0 + 8 + 18 * row
         canvas.draw.line((legend_x, y, legend_x + 14, y), fill=colour, width=3)
-        canvas.text((legend_x + 18, y), label, anchor="lm", size=10)
+        canvas.text((legend_x + 18, y), label if len(label) <= 22 else label[:21] + "…", anchor="lm", size=10)
     return canvas.image
 
 
