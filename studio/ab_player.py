@@ -13,6 +13,7 @@ from pathlib import Path
 import gradio as gr
 
 from . import static_text
+from .sync_player import sync_player_head
 
 #: Loudness the A/B player starts at, LUFS.
 DEFAULT_LUFS = -20.0
@@ -21,7 +22,7 @@ DEFAULT_LUFS = -20.0
 def ab_player() -> gr.HTML:
     """The player component (empty until it gets a value from :func:`ab_value`)."""
     return gr.HTML(value=None, html_template=static_text("ab_player.html"), css_template=static_text("ab_player.css"),
-                   js_on_load=static_text("ab_player.js"), elem_id="ab-player", label="A/B player")
+                   js_on_load=static_text("ab_player.js"), head=sync_player_head(), elem_id="ab-player", label="A/B player")
 
 
 def file_data(path: str | Path, mime_type: str = "audio/wav") -> dict:
