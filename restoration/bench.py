@@ -68,6 +68,15 @@ class Plan:
 
 QUICK = Plan(per_folder=2, seconds=3.0, max_real=2)
 FULL = Plan(per_folder=6, seconds=10.0, max_real=None)
+#: ``--quick`` without a corpus: this many synthetic clips (:func:`restoration.synth.make_music`).
+BUILTIN_CLIPS = 5
+BUILTIN_FOLDER = "built-in-synthetic"
+#: Fewer clips than this get a mean but no confidence interval (too few for one to mean much).
+MIN_INTERVAL_CLIPS = 5
+CORPUS_HINT = "python -m restoration.corpus --out data/corpus"
+BUILTIN_NOTICE = (f"No corpus found ({', '.join(DEFAULT_CLEAN)}): running the quick benchmark on {BUILTIN_CLIPS} "
+                  f"built-in synthetic clips. This is a smoke test of every method, not the benchmark; "
+                  f"the full benchmark needs the corpus: {CORPUS_HINT}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,8 +101,24 @@ def select_clean(folders: list[str], *, per_folder: int, seconds: float) -> list
             chosen.append((f"{Path(folder).name}/{files[index].stem}", y[:, start:start + n]))
     if not chosen:
         raise BadInputError(f"no clean clips ({', '.join(AUDIO_SUFFIXES)}) in {', '.join(folders)}; "
-                            "build the corpus first: python -m restoration.corpus --out data/corpus")
+                            f"build the corpus first: {CORPUS_HINT}")
     return chosen
+
+
+def has_audio(folders) -> bool:
+    """Whether any of ``folders`` holds an audio file."""
+    return any(p.suffix.lower() in AUDIO_SUFFIXES for f in folders if Path(f).is_dir() for p in Path(f).iterdir())
+
+
+def write_builtin_clips(folder: Path, *, count: int, seconds: float) -> Path:
+    """Write ``count`` synthetic 48 kHz stereo clips of ``seconds`` (fixed seeds) as FLAC into ``folder``."""
+    from .audio import save_audio
+    from .synth import make_music
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for seed in range(count):
+        save_audio(folder / f"synth{seed}.flac", make_music(CLEAN_SR, seconds, 2, seed=seed), CLEAN_SR, subtype="pcm24")
+    return folder
 
 
 def select_real(folder: str | None, limit: int | None) -> list[tuple[str, np.ndarray, int]]:
@@ -220,6 +245,8 @@ def summarize(results: dict) -> list[dict]:
                     per_metric.setdefault(metric, []).append(value)
             for metric, values in per_metric.items():
                 mean, low, high, n = mean_ci(values)
+                if n < MIN_INTERVAL_CLIPS:
+                    low = high = math.nan
                 rows.append({"method": method, "section": section, "metric": metric, "mean": mean,
                              "ci_low": low, "ci_high": high, "n": n})
         for metric in ("rtf", "first_call_s", "peak_mb"):
@@ -258,7 +285,8 @@ def render_markdown(results: dict, rows: list[dict]) -> str:
         f"({', '.join(results['clean_folders'])}), degraded by `restoration.degrade.degrade` with seeds "
         f"{results['seeds'][0]}..{results['seeds'][-1]} (codecs drawn: {results['codecs']}); "
         f"{len(results['real_clips'])} real MusicGen clips.", "",
-        "Cells: mean [95 % t-interval] over clips. Arrows: ↑ higher is better, ↓ lower is better. "
+        *([f"**{BUILTIN_NOTICE}**", ""] if results.get("builtin") else []),
+        f"Cells: mean [95 % t-interval] over clips (the mean alone over fewer than {MIN_INTERVAL_CLIPS} clips). Arrows: ↑ higher is better, ↓ lower is better. "
         "LSD >16 kHz compares the band the 32 kHz input lacks (methods that keep 32 kHz score the empty band).", "",
         "## Restoring simulated MusicGen degradation (reference: the clean clip)", "",
         "| method | " + " | ".join(f"{title} {'↑' if up else '↓'}" for title, up in REFERENCE_METRICS.values()) + " |",
@@ -408,9 +436,22 @@ def run(args: argparse.Namespace) -> int:
     methods = [get_method(m).name for m in args.methods] if args.methods else [m.name for m in list_methods()]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results = run_benchmark(clean_folders=args.clean or list(DEFAULT_CLEAN), real_folder=args.real, methods=methods,
-                            plan=plan, seed=args.seed, codec=args.codec,
-                            log=lambda s: print(s, file=sys.stderr, flush=True))
+    builtin = args.quick and not args.clean and not has_audio(DEFAULT_CLEAN)
+    with tempfile.TemporaryDirectory(prefix="bench-clips-") as tmp:
+        if builtin:
+            print(BUILTIN_NOTICE, file=sys.stderr, flush=True)
+            plan = Plan(per_folder=args.clips or BUILTIN_CLIPS, seconds=plan.seconds, max_real=plan.max_real,
+                        visqol=plan.visqol)
+            clean_folders = [str(write_builtin_clips(Path(tmp) / BUILTIN_FOLDER, count=plan.per_folder,
+                                                     seconds=plan.seconds))]
+        else:
+            clean_folders = args.clean or list(DEFAULT_CLEAN)
+        results = run_benchmark(clean_folders=clean_folders, real_folder=args.real, methods=methods,
+                                plan=plan, seed=args.seed, codec=args.codec,
+                                log=lambda s: print(s, file=sys.stderr, flush=True))
+    results["builtin"] = builtin
+    if builtin:
+        results["clean_folders"] = [f"{BUILTIN_FOLDER} (restoration.synth.make_music, seeds 0..{plan.per_folder - 1})"]
     results["command"] = "python -m restoration bench " + " ".join(_argv(args))
     rows = summarize(results)
     (out / "results.json").write_text(json.dumps(_finite({**results, "summary": rows}), indent=1))
@@ -418,6 +459,8 @@ def run(args: argparse.Namespace) -> int:
     markdown = Path(args.markdown) if args.markdown else out / "benchmark.md"
     markdown.write_text(render_markdown(results, rows))
     print(f"wrote {out / 'results.json'}, {out / 'results.csv'}, {markdown}")
+    if builtin:
+        print(f"built-in synthetic clips only; the full benchmark needs the corpus: {CORPUS_HINT}")
     return 0
 
 
