@@ -390,18 +390,39 @@ def run_batch(source: str | os.PathLike, out: str | os.PathLike, method: str, pa
 
     started_ray = not ray.is_initialized()
     if started_ray:
-        try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                     logging_level="warning", configure_logging=True)
-        except Exception as exc:  # a wrong address or a cluster that is down
-            raise BadInputError(f"cannot start or reach Ray{' at ' + address if address else ''}: "
-                                f"{first_line(exc)}") from None
+        start_ray(address)
     try:
         return _drive(source, out, settings, reference, previous, total, neural=neural, workers=workers,
                       progress=progress, log=log)
     finally:
         if started_ray:
             ray.shutdown()
+
+
+def start_ray(address: str | None = None, **options) -> None:
+    """``ray.init`` for a batch: connect to ``address``, or start a local instance whose workers import
+    this copy of the package (from a source checkout too) and run at normal priority (Ray's default
+    niceness of 15 lets any other work on the machine starve them; ``RAY_worker_niceness`` overrides).
+    A cluster that cannot be reached is a one-line :class:`BadInputError`."""
+    import ray
+
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "RAY_worker_niceness")}
+    if address is None:
+        package_root = str(Path(__file__).resolve().parents[1])
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, saved["PYTHONPATH"]) if p)
+        os.environ.setdefault("RAY_worker_niceness", "0")
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="warning",
+                 configure_logging=True, **options)
+    except Exception as exc:  # a wrong address or a cluster that is down
+        raise BadInputError(f"cannot start or reach Ray{' at ' + address if address else ''}: "
+                            f"{first_line(exc)}") from None
+    finally:  # the started processes keep what they inherited; this process gets its environment back
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def validate(source: Path, out: Path, settings: Settings, reference: Path | None) -> bool:
