@@ -33,7 +33,7 @@ MANIFEST_SUFFIXES = (".csv", ".jsonl")
 OUTPUT_FORMATS = {"flac": "pcm24", "wav": "pcm24"}  # container -> sample format of the outputs
 #: What a run's outputs depend on; a second run into the same OUT must match it.
 RUN_FILE = "batch.json"
-BASE_COLUMNS = ("input", "output", "status", "error", "duration_s", "seconds", "rtf", "input_sr",
+BASE_COLUMNS = ("input", "output", "status", "error", "duration_s", "seconds", "rtf", "cpu_s", "input_sr",
                 "output_sr", "reference")
 INT_COLUMNS = ("input_sr", "output_sr")
 TEXT_COLUMNS = ("input", "output", "status", "error", "reference")
@@ -178,6 +178,7 @@ def process(job: Job, out: Path, settings: Settings) -> dict:
     from .pipeline import restore
 
     row = empty_row(job, settings.columns())
+    cpu_started = time.process_time()
     try:
         y, sr = load_audio(job.source)
         row.update(duration_s=y.shape[-1] / sr, input_sr=sr)
@@ -187,7 +188,8 @@ def process(job: Job, out: Path, settings: Settings) -> dict:
         target = out / job.name
         target.parent.mkdir(parents=True, exist_ok=True)
         save_audio(target, restored, rate, subtype=OUTPUT_FORMATS[settings.fmt], source=job.source)
-        row.update(seconds=seconds, rtf=seconds / row["duration_s"], output_sr=rate)
+        row.update(seconds=seconds, rtf=seconds / row["duration_s"], output_sr=rate,
+                   cpu_s=time.process_time() - cpu_started)
     except RestorationError as exc:
         return {**row, "status": "error", "error": first_line(exc)}
     except Exception as exc:  # a broken method or file is one row, never a crashed batch

@@ -6,7 +6,10 @@ Writes ``--clips`` synthetic 32 kHz stereo clips, then alternates, ``--rounds`` 
 of :func:`restoration.restore_file` over them in this process (after one warm-up call) and
 :func:`restoration.batch.run_batch` on a local Ray instance started once beforehand (worker start,
 model warm-up and the results table count in the batch time). The machine is shared, so the two
-are measured in the same run, alternately, with the load average before and after each. Then it
+are measured in the same run, alternately, with the load average before and after each, and with
+the CPU time each side got (the loop's process time; the workers' ``cpu_s`` per file): cores got =
+CPU time / wall time, and the speed-up an idle machine allows = workers x loop CPU / workers' CPU
+(what the wall-time ratio becomes when each worker gets a core, worker start aside). Then it
 times the driver's per-file cost (dispatch + collect of a no-op task) and simulates the dispatch
 loop with the measured numbers for clusters of 1 to 100 nodes (``--cores-per-node``).
 Prints Markdown tables (pasted into docs/batch.md).
@@ -15,6 +18,7 @@ Prints Markdown tables (pasted into docs/batch.md).
 from __future__ import annotations
 
 import argparse
+import csv
 import heapq
 import os
 import statistics
@@ -47,13 +51,19 @@ def write_clips(folder: Path, count: int, seconds: float) -> list[Path]:
     return paths
 
 
-def loop_seconds(paths: list[Path], out: Path, method: str) -> float:
-    """Wall time of restoring every file in turn in this process."""
+def run_loop(paths: list[Path], out: Path, method: str) -> tuple[float, float]:
+    """Wall time and CPU time (s) of restoring every file in turn in this process."""
     out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for path in paths:
         restore_file(path, out / f"{path.stem}.flac", method, subtype="pcm24")
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
+def batch_cpu(out: Path) -> float:
+    """CPU seconds the workers spent on the files (read, restore, write): the sum of results.csv's cpu_s."""
+    with open(out / "results.csv", newline="") as handle:
+        return sum(float(row["cpu_s"]) for row in csv.DictReader(handle))
 
 
 def driver_cost(tasks: int = 2000) -> float:
@@ -115,12 +125,14 @@ def main() -> int:
         rows, per_file = [], []
         for round_ in range(args.rounds):
             load0 = os.getloadavg()[0]
-            loop_s = loop_seconds(clips, tmp / f"loop{round_}", args.method)
+            loop_s, loop_cpu = run_loop(clips, tmp / f"loop{round_}", args.method)
             load1 = os.getloadavg()[0]
             summary = run_batch(tmp / "in", tmp / f"batch{round_}", args.method, progress=False)
             load2 = os.getloadavg()[0]
             assert summary.ok == args.clips, summary.line()
-            rows.append((round_ + 1, loop_s, summary.wall_s, loop_s / summary.wall_s, load0, load1, load2))
+            cpu = batch_cpu(tmp / f"batch{round_}")
+            rows.append((round_ + 1, loop_s, summary.wall_s, loop_s / summary.wall_s, load0, load1, load2,
+                         loop_cpu / loop_s, cpu / summary.wall_s, summary.workers * loop_cpu / cpu))
             per_file += [summary.wall_s * summary.workers / args.clips]
         driver_s = driver_cost()
         workers = summary.workers
@@ -128,10 +140,12 @@ def main() -> int:
 
     print(f"{args.clips} clips of {args.seconds:g} s (32 kHz stereo), method {args.method}, {os.cpu_count()} cores, "
           f"{workers} Ray workers; ray.init took {init_s:.1f} s (not counted)\n")
-    print("| round | single-process loop s | batch on Ray s | speed-up | load avg before / between / after |")
-    print("|---|---|---|---|---|")
-    for r, loop_s, batch_s, ratio, l0, l1, l2 in rows:
-        print(f"| {r} | {loop_s:.1f} | {batch_s:.1f} | {ratio:.2f}x | {l0:.1f} / {l1:.1f} / {l2:.1f} |")
+    print("| round | single-process loop s | batch on Ray s | speed-up | load avg before / between / after "
+          "| cores the loop got | cores the workers got | idle-machine speed-up (CPU time) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r, loop_s, batch_s, ratio, l0, l1, l2, loop_cores, batch_cores, idle in rows:
+        print(f"| {r} | {loop_s:.1f} | {batch_s:.1f} | {ratio:.2f}x | {l0:.1f} / {l1:.1f} / {l2:.1f} "
+              f"| {loop_cores:.2f} | {batch_cores:.2f} | {idle:.2f}x |")
     print(f"\nmedian speed-up {statistics.median(r[3] for r in rows):.2f}x; driver cost {1e3 * driver_s:.2f} ms per file "
           f"(no-op tasks); per-file worker time {statistics.median(per_file):.2f} s (batch wall x workers / files)\n")
     service = [per_file[0] * f for f in np.random.default_rng(1).uniform(0.8, 1.2, 200)]  # +-20 % file-to-file
