@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import math
 import os
@@ -428,9 +429,14 @@ def start_ray(address: str | None = None, **options) -> None:
 
 
 def validate(source: Path, out: Path, settings: Settings, reference: Path | None) -> bool:
-    """One-line :class:`BadInputError` for bad arguments; returns whether the chain has a neural method."""
+    """A one-line :class:`RestorationError` for bad arguments or a missing Ray/pyarrow, before any work;
+    returns whether the chain has a neural method."""
     from .registry import parse_chain, split_params
 
+    missing = [name for name in ("ray", "pyarrow") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise RestorationError(f"restoration batch needs {' and '.join(missing)}: "
+                               "pip install 'musicgen-restoration[batch]' (or pip install -e \".[batch]\" in a clone)")
     if not source.exists():
         raise BadInputError(f"no such folder or manifest: {source}")
     if source.is_file() and source.suffix.lower() not in MANIFEST_SUFFIXES:

@@ -178,3 +178,14 @@ def test_bad_batch_arguments_are_one_line_errors(tmp_path, folder, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["batch", str(folder), str(out), "-m", "sbr", "--format", "mp3"])
     assert exit_info.value.code == 2
+
+
+def test_missing_ray_is_a_one_line_error(tmp_path, folder, monkeypatch, capsys):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else find_spec(name, *a))
+    assert main(["batch", str(folder), str(tmp_path / "out"), "-m", "sbr"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: restoration batch needs ray: pip install") and "\n" not in err
+    assert not (tmp_path / "out").exists()
