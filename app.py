@@ -1,17 +1,18 @@
 """Restoration studio: generate music with MusicGen, restore it, and compare before and after.
 
-``python app.py [--host 127.0.0.1] [--port 7860] [--share] [--db PATH] [--admin-password PW]``
+``python app.py [--host 127.0.0.1] [--port 7860] [--share] [--db PATH] [--models-dir DIR] [--max-duration S]
+[--max-upload-mb MB]`` (admin password: env ``RESTORATION_ADMIN_PASSWORD``)
 
 ``build_ui()`` builds the Gradio app without launching it; ``main()`` parses the flags and launches.
 Handlers are thin: they convert at the edge (file paths, ``(rate, int16)`` arrays, JSON) and call
 the ``restoration`` library; every :class:`RestorationError` becomes a one-line ``gr.Error``.
+Clients pick models by name from the operator's catalog and never name a server path (``studio.guard``).
 """
 
 from __future__ import annotations
 
 import argparse
 import atexit
-import functools
 import json
 import math
 import os
@@ -20,7 +21,6 @@ import signal
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable
@@ -28,10 +28,12 @@ from typing import Any, Callable
 import gradio as gr
 import numpy as np
 
-from restoration import (BadInputError, Method, Param, RestorationError, list_methods, load_audio,
-                         parse_chain, resample, restore, save_audio, to_pcm16)
+from restoration import (BadInputError, Method, Param, RestorationError, list_methods, parse_chain,
+                         resample, restore, save_audio, to_pcm16)
 from restoration.audio import to_channels
 from restoration.models import musicgen
+from restoration.models.catalog import ModelCatalog
+from studio import guard
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 #: Method selected when the app opens (the first registered one if it is missing).
@@ -41,7 +43,7 @@ DEFAULT_AB_LUFS = -20.0
 #: Stem players in the Stems panel: the most any Demucs model makes (htdemucs_6s).
 MAX_STEMS = 6
 #: Parameters of the demucs method that the Separate button passes to ``separate``.
-SEPARATE_SETTINGS = ("model", "repo", "shifts", "overlap", "segment", "device")
+SEPARATE_SETTINGS = ("model", "shifts", "overlap", "segment", "device")
 #: Scratch files older than this are deleted (gradio keeps its own copies while they are shown).
 SCRATCH_MAX_AGE_S = 3600.0
 #: Events that need the accelerator (MusicGen, neural restoration, separation) run one at a time.
@@ -59,14 +61,9 @@ except ImportError:
 # ============================================================================== handlers
 
 def user_errors(fn: Callable) -> Callable:
-    """Turn :class:`RestorationError` (bad input, missing model, ...) into a one-line ``gr.Error``."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except RestorationError as exc:
-            raise gr.Error(str(exc) or type(exc).__name__, print_exception=False) from None
-    return wrapper
+    """Turn :class:`RestorationError` (bad input, missing model, ...) into a one-line, path-free
+    ``gr.Error`` and log every error under the handler's endpoint (``guard.handled``)."""
+    return guard.handled(f"/{fn.__name__}")(fn)
 
 
 def progress_callback(progress: gr.Progress, desc: str, *, unit: str | None = None) -> Callable[[int, int], None]:
@@ -100,11 +97,15 @@ def _separate_on_gpu(y: np.ndarray, sr: int, settings: dict, progress: gr.Progre
 
 
 class Studio:
-    """The app's handlers. Files it writes for gradio go to ``workdir`` (pruned after an hour)."""
+    """The app's handlers. Files it writes for gradio go to ``workdir`` (pruned after an hour);
+    models come from ``catalog`` by name; clips are read within ``limits``."""
 
-    def __init__(self, workdir: str | os.PathLike):
+    def __init__(self, workdir: str | os.PathLike, *, catalog: ModelCatalog | None = None,
+                 limits: guard.Limits | None = None):
         self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.files = guard.ScratchFolder(workdir, max_age_s=SCRATCH_MAX_AGE_S)
+        self.catalog = catalog or ModelCatalog.build()
+        self.limits = limits or guard.Limits()
 
     # ---------------------------------------------------------------------------- source
     @user_errors
@@ -113,7 +114,7 @@ class Studio:
         """Generate a clip with MusicGen; returns the path of a 32 kHz WAV."""
         settings = dict(duration_s=duration_s, guidance_scale=guidance_scale, temperature=temperature,
                         top_k=top_k, seed=seed)
-        y, sr = _generate_audio(str(prompt or ""), str(model or ""), settings, progress)
+        y, sr = _generate_audio(str(prompt or ""), guard.musicgen_source(self.catalog, model), settings, progress)
         return str(save_audio(self.scratch("musicgen.wav"), y, sr))
 
     # ---------------------------------------------------------------------------- restore
@@ -127,11 +128,12 @@ class Studio:
         """
         if file_format not in ("wav", "flac"):
             raise BadInputError(f"file_format must be wav or flac, got {file_format!r}")
-        y, sr = read_audio(audio, "the audio to restore")
+        y, sr = self.read(audio, "the audio to restore")
         values = parse_params(params)
+        loaded = guard.restore_params(self.catalog, method, values, self.limits)
         run = _restore_on_gpu if any(m.neural for m in parse_chain(method)) else _restore
         start = time.perf_counter()
-        out, rate = run(y, sr, method, values, progress)
+        out, rate = run(y, sr, method, loaded, progress)
         seconds = time.perf_counter() - start
         path = save_audio(self.scratch(f"restored-{_slug(method)}.{file_format}"), out, rate)
         duration = y.shape[-1] / sr
@@ -152,9 +154,9 @@ class Studio:
         """
         from restoration.analysis import loudness, metrics, plots
 
-        x, x_sr = read_audio(original, "the original")
-        y, y_sr = read_audio(restored, "the restored audio")
-        ref = read_audio(reference, "the reference") if reference else None
+        x, x_sr = self.read(original, "the original")
+        y, y_sr = self.read(restored, "the restored audio")
+        ref = self.read(reference, "the reference") if reference else None
         progress(0.1, desc="plotting")
         figures = [
             plots.spectrogram_pair(x, x_sr, y, y_sr, titles=("Original", "Restored")),
@@ -188,36 +190,29 @@ class Studio:
 
     # ---------------------------------------------------------------------------- stems
     @user_errors
-    def separate(self, audio: str | None, model: str, repo: str, shifts: int, overlap: float, segment: float,
+    def separate(self, audio: str | None, model: str, shifts: int, overlap: float, segment: float,
                  device: str, progress: gr.Progress = gr.Progress()) -> list:
-        """Separate ``audio`` with Demucs; one player update per stem slot (unused slots hidden)."""
-        y, sr = read_audio(audio, "the audio to separate")
-        settings = dict(model=model, repo=repo, shifts=shifts, overlap=overlap, segment=segment, device=device)
+        """Separate ``audio`` with the Demucs model named ``model``; one player update per stem slot (unused slots hidden)."""
+        y, sr = self.read(audio, "the audio to separate")
+        settings = dict(**guard.demucs_settings(self.catalog, model), shifts=shifts, overlap=overlap, segment=segment,
+                        device=device)
         stems, rate = _separate_on_gpu(y, sr, settings, progress)
         players = [gr.update(value=(rate, to_pcm16(stem)), label=name, visible=True) for name, stem in stems.items()]
         return players + [gr.update(value=None, visible=False)] * (MAX_STEMS - len(players))
 
     # ---------------------------------------------------------------------------- files
     def scratch(self, name: str) -> Path:
-        """A fresh path named after ``name`` in the work folder; deletes scratch files past their age."""
-        cutoff = time.time() - SCRATCH_MAX_AGE_S
-        for old in self.workdir.iterdir():
-            if old.is_file() and old.stat().st_mtime < cutoff:
-                old.unlink(missing_ok=True)
-        stem, _, suffix = name.rpartition(".")
-        return self.workdir / f"{stem}-{uuid.uuid4().hex[:8]}.{suffix}"
+        """A fresh path named ``name`` in the work folder; deletes scratch files past their age."""
+        return self.files.path(name)
+
+    def read(self, path: str | None, what: str) -> tuple[np.ndarray, int]:
+        """An uploaded clip, within this server's limits (``what`` names it in errors)."""
+        return guard.read_clip(path, what, self.limits)
 
     def save_figure(self, fig, name: str) -> str:
         path = self.scratch(f"{name}.png")
         fig.savefig(path, dpi=100)
         return str(path)
-
-
-def read_audio(path: str | None, what: str) -> tuple[np.ndarray, int]:
-    """Load an audio component's file; a missing one is a :class:`BadInputError` naming ``what``."""
-    if not path:
-        raise BadInputError(f"no audio for {what}: upload or record a clip, generate one, or pick an example")
-    return load_audio(path)
 
 
 def parse_params(text: str | dict | None) -> dict:
@@ -298,8 +293,9 @@ def control_for(param: Param) -> gr.components.Component:
 class MethodControls:
     """One group of parameter controls per registered method; a chain shows the groups of its stages."""
 
-    def __init__(self, methods: list[Method], *, selected: str = ""):
+    def __init__(self, methods: list[Method], *, selected: str = "", catalog: ModelCatalog | None = None):
         self.methods = methods
+        catalog = catalog or ModelCatalog.build()
         self.groups: dict[str, gr.Column] = {}
         self.controls: dict[str, dict[str, gr.components.Component]] = {m.name: {} for m in methods}
         shown = self.stages(selected)
@@ -307,7 +303,8 @@ class MethodControls:
             with gr.Column(visible=method.name in shown) as group:
                 if method.params:
                     gr.Markdown(f"**{method.name}** parameters")
-                self.controls[method.name] = {p.name: control_for(p) for p in method.params}
+                self.controls[method.name] = {p.name: guard.model_control(method.name, p, catalog) or control_for(p)
+                                              for p in method.params if guard.offered(method.name, p)}
             self.groups[method.name] = group
 
     @property
@@ -479,13 +476,17 @@ def ab_player() -> gr.HTML:
 # ============================================================================== layout
 
 def build_ui(*, db_path: str | None = None, admin_password: str | None = None,
-             workdir: str | os.PathLike | None = None) -> gr.Blocks:
+             workdir: str | os.PathLike | None = None, catalog: ModelCatalog | None = None,
+             limits: guard.Limits | None = None) -> gr.Blocks:
     """Build the app (nothing is launched). ``db_path`` and ``admin_password`` go to the listening test;
-    ``workdir`` holds the files the handlers write (default: a new temporary folder)."""
+    ``workdir`` holds the files the handlers write (default: a new temporary folder); ``catalog`` is
+    what clients may pick (default: the built-in models); ``limits`` bound each request."""
     if workdir is None:
         workdir = tempfile.mkdtemp(prefix="restoration-app-")
         atexit.register(shutil.rmtree, workdir, ignore_errors=True)
-    studio = Studio(workdir)
+    catalog = catalog or ModelCatalog.build()
+    limits = limits or guard.Limits()
+    studio = Studio(workdir, catalog=catalog, limits=limits)
     methods = list_methods()
     names = [m.name for m in methods]
     with gr.Blocks(title="MusicGen restoration studio", delete_cache=(3600, 3600)) as demo:
@@ -495,9 +496,9 @@ def build_ui(*, db_path: str | None = None, admin_password: str | None = None,
         with gr.Tab("Studio"):
             with gr.Row(equal_height=False):
                 with gr.Column(scale=1):
-                    src = _source_panel()
+                    src = _source_panel(catalog, limits)
                 with gr.Column(scale=1):
-                    rest = _restore_panel(methods, DEFAULT_METHOD if DEFAULT_METHOD in names else names[0])
+                    rest = _restore_panel(methods, DEFAULT_METHOD if DEFAULT_METHOD in names else names[0], catalog)
             cmp = _compare_panel()
             with gr.Accordion("Stems (Demucs)", open=False, visible="demucs" in names):
                 gr.Markdown("Separate the original into stems with the Demucs settings of the *demucs* method "
@@ -535,17 +536,20 @@ def build_ui(*, db_path: str | None = None, admin_password: str | None = None,
     return demo
 
 
-def _source_panel() -> SimpleNamespace:
+def _source_panel(catalog: ModelCatalog, limits: guard.Limits) -> SimpleNamespace:
     gr.Markdown("### 1 · Source")
     with gr.Accordion("Generate with MusicGen", open=False):
         prompt = gr.Textbox(label="prompt", value="an upbeat lofi hip hop beat with warm piano")
-        model = gr.Dropdown(choices=list(musicgen.KNOWN_MODELS), allow_custom_value=True, value=musicgen.default_model(),
-                            label="model", info="hub id or local folder (MUSICGEN_MODEL sets the default)")
+        offered = catalog.names("musicgen")
+        chosen = Path(musicgen.default_model()).name if Path(musicgen.default_model()).is_dir() else musicgen.default_model()
+        model = gr.Dropdown(choices=offered, allow_custom_value=False, value=chosen if chosen in offered else offered[0],
+                            label="model", info="models this server offers (the operator adds them with --models-dir)")
         settings = [control_for(p) for p in musicgen.PARAMS]
         generate = gr.Button("Generate", variant="secondary")
     original = gr.Audio(label="Original", type="filepath", sources=["upload", "microphone"], elem_id="original-audio")
     reference = gr.Audio(label="Clean reference (optional, for reference metrics)", type="filepath",
                          sources=["upload"], elem_id="reference-audio")
+    gr.Markdown(limits.note(), elem_id="upload-limits")
     if example_rows():
         gr.Examples(example_rows(), inputs=[original, reference],
                     label="Example clips (made with fluidsynth and the MusicGen-like degradation)")
@@ -553,12 +557,12 @@ def _source_panel() -> SimpleNamespace:
                            reference=reference)
 
 
-def _restore_panel(methods: list[Method], selected: str) -> SimpleNamespace:
+def _restore_panel(methods: list[Method], selected: str, catalog: ModelCatalog) -> SimpleNamespace:
     gr.Markdown("### 2 · Restore")
     method = gr.Dropdown(choices=[m.name for m in methods], value=selected, allow_custom_value=True, label="method",
                          info="a registered method, or a chain such as spectral_gating+sbr", elem_id="method")
     description = gr.Markdown(describe(selected))
-    controls = MethodControls(methods, selected=selected)
+    controls = MethodControls(methods, selected=selected, catalog=catalog)
     file_format = gr.Radio(["wav", "flac"], value="wav", label="download format")
     button = gr.Button("Restore", variant="primary", elem_id="restore-button")
     params = gr.Textbox(label="parameters used (JSON)", interactive=False, lines=1)
@@ -612,13 +616,16 @@ def _listening_available() -> bool:
 
 
 def launch(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int | None = 7860, share: bool = False,
-           block: bool = True, quiet: bool = False):
-    """Queue and launch ``demo``; returns gradio's ``(app, local_url, share_url)``."""
+           block: bool = True, quiet: bool = False, limits: guard.Limits | None = None):
+    """Queue and launch ``demo`` (uploads capped at ``limits.max_upload_mb``); returns gradio's
+    ``(app, local_url, share_url)``."""
+    guard.install_logging()
     demo.queue(default_concurrency_limit=2)
     if block:  # serving until stopped: a SIGTERM exits normally, so the scratch files are removed
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     return demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block,
-                       ssr_mode=False, quiet=quiet, show_error=False)
+                       ssr_mode=False, quiet=quiet, show_error=False,
+                       max_file_size=f"{(limits or guard.Limits()).max_upload_mb:g}mb")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -630,10 +637,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", default=os.environ.get("RESTORATION_DB"),
                         help="SQLite file of the listening tests (env RESTORATION_DB)")
     parser.add_argument("--admin-password", default=os.environ.get("RESTORATION_ADMIN_PASSWORD"),
-                        help="password of the listening-test admin tabs (env RESTORATION_ADMIN_PASSWORD)")
+                        help="password of the listening-test admin tabs; prefer the env RESTORATION_ADMIN_PASSWORD "
+                             "(a flag shows in the process list)")
+    guard.add_arguments(parser)
     args = parser.parse_args(argv)
-    launch(build_ui(db_path=args.db, admin_password=args.admin_password), host=args.host, port=args.port,
-           share=args.share)
+    catalog, limits = guard.from_arguments(parser, args)
+    launch(build_ui(db_path=args.db, admin_password=args.admin_password, catalog=catalog, limits=limits),
+           host=args.host, port=args.port, share=args.share, limits=limits)
 
 
 if __name__ == "__main__":

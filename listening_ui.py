@@ -8,9 +8,11 @@ All work is done by :mod:`restoration.listening`; this module only converts at t
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hmac
 import re
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -23,6 +25,7 @@ from restoration.listening import (PROTOCOLS, ListeningStore, build_test, bundle
                                    export_csv, listener_plan, pair_clips, results_figure, summarize)
 from restoration.listening.protocol import MAX_MUSHRA_CONDITIONS, normalize_name
 from restoration.listening.render import DEFAULT_LUFS, DEFAULT_SECONDS
+from studio.guard import ScratchFolder, Throttle, client_id
 
 #: Rating rows on a MUSHRA screen.
 SLOTS = MAX_MUSHRA_CONDITIONS
@@ -86,12 +89,23 @@ class ListeningHandlers:
         self.store = store
         self.admin_password = admin_password or ""
         self.c: dict[str, gr.components.Component] = {}
+        self.throttle = Throttle()  # wrong admin passwords, per client address
+        exports = tempfile.mkdtemp(prefix="listening-exports-")
+        atexit.register(shutil.rmtree, exports, ignore_errors=True)
+        self.exports = ScratchFolder(exports, max_age_s=3600.0)  # results CSVs, served then pruned
 
     # ------------------------------------------------------------------ shared
 
-    def check_admin(self, password: str | None) -> None:
-        if self.admin_password and not hmac.compare_digest(str(password or "").encode(), self.admin_password.encode()):
+    def check_admin(self, password: str | None, request: gr.Request | None = None) -> None:
+        """Open without a password set; else the right one, with wrong guesses throttled per client."""
+        if not self.admin_password:
+            return
+        client = client_id(request)
+        self.throttle.check(client)
+        if not hmac.compare_digest(str(password or "").encode(), self.admin_password.encode()):
+            self.throttle.failed(client)
             raise gr.Error("wrong admin password", print_exception=False)
+        self.throttle.succeeded(client)
 
     def test_choices(self):
         ready = [(f"{t.name} ({t.created_at[:10]})", t.id) for t in self.store.list_tests(status="ready")]
@@ -184,8 +198,8 @@ class ListeningHandlers:
 
     @_user_errors
     def create(self, password, name, protocol, uploads, references, examples, methods, chains, target_lufs,
-               max_seconds, progress=gr.Progress()):
-        self.check_admin(password)
+               max_seconds, request: gr.Request = None, progress=gr.Progress()):
+        self.check_admin(password, request)
         clips = pair_clips(uploads or [], references or [])
         bundled = {clip.name: clip for clip in bundled_clips()}
         clips += [bundled[n] for n in examples or [] if n in bundled]
@@ -204,8 +218,8 @@ class ListeningHandlers:
     # ------------------------------------------------------------------ results
 
     @_user_errors
-    def results(self, password, test_id):
-        self.check_admin(password)
+    def results(self, password, test_id, request: gr.Request = None):
+        self.check_admin(password, request)
         summary = summarize(self.store, self.store.get_test(test_id).id)
         test = summary.test
         lines = [f"### {test.name}", f"{PROTOCOLS[test.protocol]} - {summary.listeners} listener(s) started, "
@@ -213,8 +227,7 @@ class ListeningHandlers:
         tables = list(summary.tables.items())[:2]
         frames = [gr.Dataframe(value=_frame(rows), label=title, visible=True) for title, rows in tables]
         frames += [gr.Dataframe(value=None, visible=False) for _ in range(2 - len(frames))]
-        folder = Path(tempfile.mkdtemp(prefix="listening-"))
-        csv = export_csv(self.store, test.id, folder / f"{_slug(test.name)}-answers.csv")
+        csv = export_csv(self.store, test.id, self.exports.path(f"{_slug(test.name)}-answers.csv"))
         return ("\n\n".join(lines), *frames, results_figure(summary) if summary.answers else None, str(csv))
 
 

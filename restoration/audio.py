@@ -5,18 +5,26 @@ Signals are float32 arrays of shape ``(channels, samples)`` with values nominall
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import sys
 import tempfile
+import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from .errors import BadInputError, first_line
+from .errors import BadInputError, OutputError
 
 #: Longest STFT frame any method uses at the input rate; shorter clips are refused.
 MIN_SAMPLES = 2048
 MAX_CHANNELS = 2
+#: Sample rates accepted anywhere (files, arrays, requested output rates), Hz.
+MIN_SAMPLE_RATE = 8000
+MAX_SAMPLE_RATE = 384000
 
 #: File suffix -> soundfile format for writing.
 WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
@@ -24,32 +32,132 @@ WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
 SUBTYPES = {"pcm16": "PCM_16", "pcm24": "PCM_24", "float": "FLOAT"}
 
 
-def load_audio(path: str | os.PathLike, *, sr: int | None = None, mono: bool = False) -> tuple[np.ndarray, int]:
+class AudioWarning(UserWarning):
+    """Audio was read but not as it claims to be: a truncated file, float samples beyond full scale."""
+
+
+def load_audio(path: str | os.PathLike, *, sr: int | None = None, mono: bool = False,
+               max_seconds: float | None = None) -> tuple[np.ndarray, int]:
     """Read WAV, FLAC, OGG/Vorbis, MP3 (anything libsndfile reads).
 
     Returns ``(y, rate)`` with ``y`` float32 of shape ``(channels, samples)``; resampled to ``sr``
-    when given, averaged to one channel when ``mono``. Raises :class:`BadInputError` for a missing,
-    empty or undecodable file, or one with more than two channels.
+    when given, averaged to one channel when ``mono``. Raises :class:`BadInputError` (naming the
+    file by its base name only) for a missing, empty or undecodable file, a sample rate outside
+    :data:`MIN_SAMPLE_RATE`..:data:`MAX_SAMPLE_RATE`, more than two channels, or more than
+    ``max_seconds`` of audio; all of these are checked on the header, before any sample is read.
+    A truncated file and float samples beyond full scale (then scaled down to it, never clipped)
+    give an :class:`AudioWarning`.
     """
     path = Path(path)
-    if not path.exists():
-        raise BadInputError(f"no such file: {path}")
-    if path.is_dir():
-        raise BadInputError(f"is a directory, not an audio file: {path}")
-    if path.stat().st_size == 0:
-        raise BadInputError(f"empty file: {path}")
+    info = probe_audio(path)
+    duration = info.frames / info.samplerate
+    if max_seconds is not None and duration > max_seconds:
+        raise BadInputError(f"{path.name} is {_minutes(duration)} long; this server accepts at most "
+                            f"{_minutes(max_seconds)}")
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise BadInputError(f"cannot decode {path.name} as audio ({first_line(exc)})") from None
+        with quiet_decoder():
+            data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, MemoryError):
+        raise BadInputError(f"cannot decode {path.name}: not decodable audio") from None
     y = np.ascontiguousarray(data.T)
-    if y.shape[0] > MAX_CHANNELS:
-        raise BadInputError(f"{path.name} has {y.shape[0]} channels; only mono and stereo are supported")
+    _warn_if_truncated(path, info)
+    y = _fit_full_scale(y, path.name)
     if mono:
         y = to_channels(y, 1)
     if sr is not None and sr != rate:
-        y, rate = resample(y, rate, sr), sr
+        y, rate = resample(y, rate, check_rate(sr)), sr
     return y, int(rate)
+
+
+def probe_audio(path: str | os.PathLike):
+    """The header of an audio file (``soundfile.info``), checked: it exists, is a decodable file of
+    one or two channels at a sample rate within :data:`MIN_SAMPLE_RATE`..:data:`MAX_SAMPLE_RATE`."""
+    path = Path(path)
+    if not path.exists():
+        raise BadInputError(f"no such file: {path.name}")
+    if path.is_dir():
+        raise BadInputError(f"is a directory, not an audio file: {path.name}")
+    if path.stat().st_size == 0:
+        raise BadInputError(f"empty file: {path.name}")
+    if not os.access(path, os.R_OK):
+        raise BadInputError(f"cannot read {path.name}: permission denied")
+    try:
+        with quiet_decoder():
+            info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+        raise BadInputError(f"cannot decode {path.name}: not decodable audio "
+                            "(WAV, FLAC, OGG/Vorbis and MP3 are supported)") from None
+    check_rate(info.samplerate, what=f"the sample rate of {path.name}")
+    if info.channels > MAX_CHANNELS:
+        raise BadInputError(f"{path.name} has {info.channels} channels; only mono and stereo are supported")
+    if info.frames <= 0:
+        raise BadInputError(f"{path.name} holds no audio samples")
+    return info
+
+
+def check_rate(sr, *, what: str = "sample rate") -> int:
+    """``sr`` as an int if it is a whole number of Hz within :data:`MIN_SAMPLE_RATE`..:data:`MAX_SAMPLE_RATE`."""
+    if isinstance(sr, (bool, np.bool_)) or not isinstance(sr, (int, np.integer)) \
+            or not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE:
+        raise BadInputError(f"{what} must be a whole number from {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz, got {sr!r}")
+    return int(sr)
+
+
+_DECODER_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def quiet_decoder():
+    """Keep the decoders' own notes (libmpg123's ``Note: ...`` lines on file descriptor 2) off stderr.
+
+    File descriptor 2 goes to a temporary file while the block runs; afterwards every captured
+    line that is not a decoder note is written back, so other output is delayed, never lost.
+    """
+    with _DECODER_LOCK, tempfile.TemporaryFile() as capture:
+        try:
+            sys.stderr.flush()
+        except (AttributeError, ValueError, OSError):
+            pass
+        saved = os.dup(2)
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [line for line in capture.read().splitlines(keepends=True) if not _is_decoder_note(line)]
+            if kept:
+                os.write(2, b"".join(kept))
+
+
+def _is_decoder_note(line: bytes) -> bool:
+    return line.startswith((b"Note:", b"Warning:", b"[")) or b"mpg123" in line
+
+
+def _warn_if_truncated(path: Path, info) -> None:
+    """An :class:`AudioWarning` when the header promises more data than the file holds (WAV, AIFF)."""
+    match = re.search(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", info.extra_info or "", re.MULTILINE)
+    if match and int(match.group(2)) < int(match.group(1)):
+        promised, held = int(match.group(1)), int(match.group(2))
+        warnings.warn(f"{path.name} is truncated: its header promises {promised} bytes of audio, the file holds "
+                      f"{held}; reading what is there ({info.frames / info.samplerate:.2f} s)", AudioWarning, stacklevel=3)
+
+
+def _fit_full_scale(y: np.ndarray, name: str) -> np.ndarray:
+    """Float files may exceed full scale: scale such a signal down to a peak of 1 with an :class:`AudioWarning`."""
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    if not np.isfinite(peak):
+        raise BadInputError(f"{name} contains NaN or infinite samples")
+    if peak > 1.0:
+        warnings.warn(f"{name} peaks at {peak:.4g}, beyond full scale; scaled down by {20 * np.log10(peak):.1f} dB "
+                      "to a peak of 1.0", AudioWarning, stacklevel=3)
+        y = y * np.float32(1.0 / peak)
+    return y
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{seconds % 60:04.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
 
 
 def save_audio(
@@ -67,6 +175,8 @@ def save_audio(
     the input file: writing over it is refused.
     """
     path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"output path is a folder, not a file: {path}")
     fmt = WRITE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise BadInputError(f"cannot write {path.suffix or 'a file without suffix'}: use .wav or .flac")
@@ -74,22 +184,58 @@ def save_audio(
         raise BadInputError(f"unknown sample format {subtype!r}; choose from {', '.join(SUBTYPES)}")
     if fmt == "FLAC" and subtype == "float":
         raise BadInputError("FLAC cannot hold float samples; use pcm16 or pcm24")
-    if source is not None and Path(source).exists() and path.exists() and path.resolve() == Path(source).resolve():
+    if source is not None and same_file(path, source):
         raise BadInputError(f"refusing to overwrite the input file {path}")
     y = as_channels_first(y)
+    sr = check_rate(sr, what="output sample rate")
     if subtype != "float":
         y = np.clip(y, -1.0, 1.0)
     if not path.parent.exists():
-        raise BadInputError(f"output folder does not exist: {path.parent}")
-    fd, tmp = tempfile.mkstemp(suffix=path.suffix, prefix=f".{path.stem}.", dir=path.parent)
-    os.close(fd)
+        raise OutputError(f"output folder does not exist: {path.parent}")
+    tmp = None
     try:
-        sf.write(tmp, y.T, int(sr), format=fmt, subtype=SUBTYPES[subtype])
+        fd, tmp = tempfile.mkstemp(suffix=path.suffix, prefix=".out.", dir=path.parent)
+        os.close(fd)
+        sf.write(tmp, y.T, sr, format=fmt, subtype=SUBTYPES[subtype])
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; an output file gets the usual mode
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except (OSError, sf.LibsndfileError) as exc:
+        raise OutputError(f"cannot write {path}: {_write_problem(exc, path, y.nbytes)}") from None
+    finally:
+        if tmp is not None and Path(tmp).exists():
+            Path(tmp).unlink(missing_ok=True)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _write_problem(exc: BaseException, path: Path, nbytes: int) -> str:
+    """What stopped a write, in a few words (libsndfile says only "System error" when the disk is full)."""
+    import errno
+    import shutil
+
+    if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
+        return "the file name is too long"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    try:
+        if shutil.disk_usage(path.parent).free < nbytes:
+            return "no space left on device"
+    except OSError:
+        pass
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether ``a`` and ``b`` are the same existing file (False when either cannot be looked at)."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
 
 
 def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -134,8 +280,7 @@ def check_signal(y: np.ndarray, sr: int, *, min_samples: int = MIN_SAMPLES, allo
     Raises :class:`BadInputError` naming the problem: bad rate, bad shape, more than two channels,
     zero length, shorter than ``min_samples``, NaN/Inf samples, or all zeros (unless ``allow_silence``).
     """
-    if not isinstance(sr, (int, np.integer)) or sr <= 0:
-        raise BadInputError(f"sample rate must be a positive integer, got {sr!r}")
+    check_rate(sr)
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[0] > MAX_CHANNELS and 0 < y.shape[1] <= MAX_CHANNELS:
         raise BadInputError(f"audio of shape {y.shape} looks like (samples, channels); pass (channels, samples)")

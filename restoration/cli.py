@@ -9,6 +9,7 @@ import argparse
 import importlib
 import json
 import sys
+import warnings
 from typing import Sequence
 
 from .errors import RestorationError
@@ -23,8 +24,18 @@ DELEGATED = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr (exit status 2), without the usage text.
+
+    Subcommand parsers inherit the class (``add_subparsers`` uses the parent's type)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog.split()[-1] if ' ' in self.prog else self.prog}: {message}"
+                     f" (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m restoration", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m restoration", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("methods", help="list the methods and their parameters")
@@ -52,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    warnings.showwarning = _warning_line
     try:
         if args.command == "methods":
             return _methods()
@@ -66,9 +78,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("error: out of memory; try a shorter file", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the environment: permissions, full disk, too long a name, a vanished file
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"error: {(exc.strerror or str(exc)).lower()}{where}", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # e.g. piped into head
         sys.stderr.close()
         return 0
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (truncated file, rescaled float samples) as one ``warning: ...`` line on stderr."""
+    print(f"warning: {str(message).splitlines()[0] if str(message) else category.__name__}", file=sys.stderr)
 
 
 def parse_settings(settings: Sequence[str]) -> dict[str, str]:

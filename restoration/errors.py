@@ -28,6 +28,10 @@ class MissingModelError(RestorationError):
     """Model weights cannot be found, downloaded or loaded."""
 
 
+class OutputError(RestorationError):
+    """The output file cannot be written: a folder, no permission, disk full, name too long."""
+
+
 class CheckpointError(MissingModelError):
     """A checkpoint exists but is corrupt, of another format version or inconsistent with its config."""
 

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .audio import check_signal, load_audio, resample, save_audio
+from .audio import check_rate, check_signal, load_audio, resample, same_file, save_audio
 from .errors import BadInputError
 from .registry import parse_chain, split_params
 
@@ -30,6 +30,8 @@ def restore(y: np.ndarray, sr: int, method: str, params: dict[str, Any] | None =
     """
     chain = parse_chain(method)
     stage_params = [m.resolve(p) for m, p in zip(chain, split_params(chain, params))]
+    if sample_rate:
+        check_rate(sample_rate, what="the output sample rate")
     y = check_signal(y, sr)
     peak_in = float(np.max(np.abs(y)))
     out, rate = y, int(sr)
@@ -81,8 +83,10 @@ def restore_file(source: str | os.PathLike, target: str | os.PathLike, method: s
                  subtype: str = "pcm16", progress: Progress = None) -> RestoreReport:
     """Read ``source``, restore it and write ``target`` atomically (never over ``source``)."""
     source, target = Path(source), Path(target)
-    if target.exists() and source.exists() and target.resolve() == source.resolve():
+    if same_file(target, source):
         raise BadInputError(f"refusing to overwrite the input file {target}")
+    if sample_rate:
+        check_rate(sample_rate, what="the output sample rate")
     y, sr = load_audio(source)
     start = time.perf_counter()
     out, rate = restore(y, sr, method, params, progress=progress, sample_rate=sample_rate)

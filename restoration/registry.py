@@ -63,7 +63,7 @@ class Param:
                 value = str(value)
         except BadParameterError:
             raise
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise BadParameterError(f"{where} must be {self.kind}, got {value!r}") from None
         if self.low is not None and value < self.low or self.high is not None and value > self.high:
             raise BadParameterError(f"{where} must be within [{self.low}, {self.high}], got {value}")
@@ -253,7 +253,8 @@ register(Method(
     target="restoration.models.demucs_method:restore",
     neural=True,
     params=(
-        Param("model", "choice", "htdemucs", "pretrained Demucs model", choices=("htdemucs", "htdemucs_ft", "htdemucs_6s", "mdx_extra", "demucs_unittest")),
+        Param("model", "text", "htdemucs", "pretrained Demucs model (htdemucs, htdemucs_ft, htdemucs_6s, mdx_extra, "
+              "demucs_unittest, ...) or a model in repo"),
         Param("repo", "text", "", "local folder of model files (empty = download from the hub)"),
         Param("shifts", "int", 1, "random shifts averaged (more = better, slower)", 0, 20),
         Param("overlap", "float", 0.25, "overlap between segments", 0.0, 0.95),

@@ -15,6 +15,7 @@ from restoration.analysis.metrics import no_reference_metrics
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import app  # noqa: E402
+from studio import guard  # noqa: E402
 
 
 @pytest.fixture
@@ -42,7 +43,10 @@ def test_build_ui_has_the_api_and_a_control_per_method_parameter(tmp_path):
     labels = [getattr(b, "label", None) for b in demo.blocks.values()]
     for method in list_methods():
         for param in method.params:
-            assert param.name in labels, f"no control for {method.name}.{param.name}"
+            assert (param.name in labels) == guard.offered(method.name, param), f"{method.name}.{param.name}"
+    dropdowns = {b.label: b for b in components(demo, gr.Dropdown)}
+    assert "htdemucs" in [value for _, value in dropdowns["model"].choices]  # names, never free paths
+    assert not any(b.label in ("repo", "checkpoint") for b in components(demo, gr.Textbox))
     assert not demo.is_running
 
 
@@ -74,7 +78,7 @@ def test_control_kinds_follow_the_parameter_specs():
 def test_controls_collect_the_selected_stages():
     with gr.Blocks():
         controls = app.MethodControls(list_methods(), selected="spectral_gating")
-    values = [p.default for m in list_methods() for p in m.params]
+    values = [p.default for m in list_methods() for p in m.params if guard.offered(m.name, p)]
     single = json.loads(controls.collect("spectral_gating", *values))
     assert single == get_method("spectral_gating").defaults()
     chain = json.loads(controls.collect("spectral_gating+sbr", *values))
@@ -163,26 +167,29 @@ def test_analyze_without_a_restored_clip_says_so(studio, clip):
         studio.analyze(clip, None, None, -20.0, False)
 
 
-def test_generate_uses_the_same_loader_as_the_library(studio, tmp_path):
+def test_generate_uses_the_same_loader_as_the_library(tmp_path):
     from test_musicgen import save_tiny_musicgen
 
-    folder = save_tiny_musicgen(tmp_path / "tiny")
-    path = studio.generate("a calm lofi song", str(folder), 1.0, 3.0, 1.0, 250, 5)
+    from restoration.models.catalog import ModelCatalog
+
+    folder = save_tiny_musicgen(tmp_path / "models" / "musicgen" / "tiny")
+    studio = app.Studio(tmp_path / "work", catalog=ModelCatalog.build([tmp_path / "models"]))
+    path = studio.generate("a calm lofi song", "tiny", 1.0, 3.0, 1.0, 250, 5)
     y, sr = load_audio(path)
     assert sr == 32000 and y.shape == (1, 32000)
 
 
 def test_generate_without_weights_says_how_to_fix_it(studio, tmp_path):
-    with pytest.raises(gr.Error, match="MUSICGEN_MODEL"):
-        studio.generate("a song", str(tmp_path / "no-model-here"), 1.0, 3.0, 1.0, 250, 0)
+    with pytest.raises(gr.Error, match="MUSICGEN_MODEL"):  # offline: the hub id cannot be fetched
+        studio.generate("a song", "facebook/musicgen-small", 1.0, 3.0, 1.0, 250, 0)
     with pytest.raises(gr.Error, match=r"duration_s must be within \[1.0, 30.0\]"):
-        studio.generate("a song", str(tmp_path), 45.0, 3.0, 1.0, 250, 0)
+        studio.generate("a song", "facebook/musicgen-small", 45.0, 3.0, 1.0, 250, 0)
 
 
 def test_separate_fills_one_player_per_stem(studio, tmp_path, music):
     pytest.importorskip("demucs")
     clip = str(save_audio(tmp_path / "stereo.wav", music(44100, 1.0, 2), 44100))
-    updates = studio.separate(clip, "demucs_unittest", "", 0, 0.25, 0.0, "cpu")
+    updates = studio.separate(clip, "demucs_unittest", 0, 0.25, 0.0, "cpu")
     assert len(updates) == app.MAX_STEMS
     shown = [u for u in updates if u["visible"]]
     assert [u["label"] for u in shown] == ["drums", "bass", "other", "vocals"]
@@ -202,7 +209,7 @@ def test_examples_pair_clips_with_their_references():
     assert any(reference for _, reference in rows)
 
 
-def test_main_passes_the_flags_and_environment(monkeypatch):
+def test_main_passes_the_flags_and_environment(monkeypatch, tmp_path):
     seen = {}
 
     def build_ui(**kwargs):
@@ -216,8 +223,17 @@ def test_main_passes_the_flags_and_environment(monkeypatch):
     monkeypatch.setattr(app, "launch", launch)
     monkeypatch.setenv("RESTORATION_DB", "/tmp/from-env.sqlite")
     monkeypatch.setenv("RESTORATION_ADMIN_PASSWORD", "secret")
+    monkeypatch.setenv("RESTORATION_MAX_DURATION_S", "60")
+    (tmp_path / "models" / "demucs").mkdir(parents=True)
+    (tmp_path / "models" / "demucs" / "mine.yaml").write_text("models: [x]\n")
+    monkeypatch.setenv("RESTORATION_MODELS_DIR", str(tmp_path / "models"))
     app.main(["--port", "7999", "--share"])
-    assert seen["ui"] == {"db_path": "/tmp/from-env.sqlite", "admin_password": "secret"}
-    assert seen["launch"] == ("demo", {"host": "127.0.0.1", "port": 7999, "share": True})
-    app.main(["--db", "x.sqlite", "--admin-password", "pw", "--host", "0.0.0.0"])
-    assert seen["ui"] == {"db_path": "x.sqlite", "admin_password": "pw"} and seen["launch"][1]["host"] == "0.0.0.0"
+    ui = seen["ui"]
+    assert (ui["db_path"], ui["admin_password"]) == ("/tmp/from-env.sqlite", "secret")
+    assert ui["limits"] == guard.Limits(max_seconds=60.0, max_upload_mb=300.0)
+    assert "mine" in ui["catalog"].names("demucs") and "htdemucs" in ui["catalog"].names("demucs")
+    demo, flags = seen["launch"]
+    assert demo == "demo" and (flags["host"], flags["port"], flags["share"]) == ("127.0.0.1", 7999, True)
+    app.main(["--db", "x.sqlite", "--admin-password", "pw", "--host", "0.0.0.0", "--max-upload-mb", "20"])
+    assert (seen["ui"]["db_path"], seen["ui"]["admin_password"]) == ("x.sqlite", "pw")
+    assert seen["launch"][1]["host"] == "0.0.0.0" and seen["launch"][1]["limits"].max_upload_mb == 20.0

@@ -177,7 +177,8 @@ def test_bad_batch_arguments_are_one_line_errors(tmp_path, folder, capsys):
         assert not out.exists(), name  # nothing written before the arguments are checked
     with pytest.raises(SystemExit) as exit_info:
         main(["batch", str(folder), str(out), "-m", "sbr", "--format", "mp3"])
-    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(lines) == 1 and "invalid choice: 'mp3'" in lines[0]
 
 
 def test_missing_ray_is_a_one_line_error(tmp_path, folder, monkeypatch, capsys):

@@ -150,7 +150,8 @@ def _cached_model(name: str, folder: str, device: str):
         with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(captured), \
                 torch.random.fork_rng(devices=[]):
             torch.manual_seed(SEED)
-            net = get_model(name, repo=Path(folder) if folder else None)
+            net = (load_safetensors_repo(name, Path(folder)) if folder else None) \
+                or get_model(name, repo=Path(folder) if folder else None)
     except (Exception, SystemExit) as exc:
         said = captured.getvalue().strip().splitlines()
         reason = said[-1] if isinstance(exc, SystemExit) and said else first_line(exc)
@@ -161,6 +162,64 @@ def _cached_model(name: str, folder: str, device: str):
                "(and unset HF_HUB_OFFLINE), or set repo to a local folder of model files")
         raise MissingModelError(f"cannot load Demucs model {name!r} ({reason}); {fix}") from None
     return net.to(device).eval()
+
+
+def load_safetensors_repo(name: str, folder: Path):
+    """``name`` from a local folder without pickles: a bag ``name.yaml`` whose models are all
+    ``<sig>.safetensors``, or a single ``name.safetensors``; None when the folder has neither form.
+
+    The files are demucs's own safetensors format (``demucs.hf``), whose metadata names the model
+    class to build: only :data:`SAFE_CLASSES` are accepted, so a file cannot make us call anything else.
+    """
+    import yaml
+    from demucs.apply import BagOfModels
+
+    bag_file = folder / f"{name}.yaml"
+    if bag_file.is_file():
+        bag = yaml.safe_load(bag_file.read_text()) or {}
+        files = [folder / f"{sig}.safetensors" for sig in bag.get("models", [])]
+        if not files or not all(f.is_file() for f in files):
+            return None
+        return BagOfModels([_safetensors_model(f) for f in files], bag.get("weights"), bag.get("segment"))
+    single = folder / f"{name}.safetensors"
+    return _safetensors_model(single) if single.is_file() else None
+
+
+#: Model classes a Demucs safetensors file may name.
+SAFE_CLASSES = ("demucs.htdemucs.HTDemucs", "demucs.hdemucs.HDemucs", "demucs.demucs.Demucs")
+
+
+def _safetensors_model(path: Path):
+    from demucs.hf import load_safetensors_model
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as file:
+        metadata = file.metadata() or {}
+    if metadata.get("klass") not in SAFE_CLASSES or '"_class"' in metadata.get("structure", ""):
+        raise ValueError(f"{path.name} names a model class other than {', '.join(SAFE_CLASSES)}")
+    return load_safetensors_model(path)
+
+
+def save_safetensors(net, path: str | Path) -> Path:
+    """Write a single Demucs model (e.g. one loaded from a trusted ``.th``) as ``<sig>.safetensors``
+    in the format :func:`load_safetensors_repo` reads: weights plus class and init arguments as JSON."""
+    import json
+    from fractions import Fraction
+
+    from safetensors.torch import save_file
+
+    def plain(value):
+        if isinstance(value, Fraction):
+            return {"_type": "fraction", "numerator": value.numerator, "denominator": value.denominator}
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return [plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+    args, kwargs = net._init_args_kwargs
+    metadata = {"klass": f"{type(net).__module__}.{type(net).__name__}", "args": json.dumps(plain(list(args))),
+                "kwargs": json.dumps(plain(kwargs))}
+    save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(path), metadata=metadata)
+    return Path(path)
 
 
 def _segment(net, seconds: float, name: str) -> float | None:

@@ -35,7 +35,7 @@ PARAMS = (
     Param("top_k", "int", 250, "sample among the k most likely tokens (0 = all)", 0, 2048),
     Param("seed", "int", 0, "random seed; the same seed and settings give the same clip (-1 = random)", -1, 2**31 - 1),
 )
-_FIX = ("point the model field or MUSICGEN_MODEL at a local folder holding a saved MusicGen "
+_FIX = ("point MUSICGEN_MODEL (or, for the app, --models-dir) at a local folder holding a saved MusicGen "
         "(model.save_pretrained + processor.save_pretrained), or allow downloads from the Hugging Face hub")
 
 Progress = Callable[[int, int], None] | None
