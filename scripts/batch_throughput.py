@@ -60,10 +60,10 @@ def run_loop(paths: list[Path], out: Path, method: str) -> tuple[float, float]:
     return time.perf_counter() - started, time.process_time() - cpu
 
 
-def batch_cpu(out: Path) -> float:
-    """CPU seconds the workers spent on the files (read, restore, write): the sum of results.csv's cpu_s."""
+def batch_cpu(out: Path) -> list[float]:
+    """CPU seconds the workers spent on each file (read, restore, write): results.csv's cpu_s."""
     with open(out / "results.csv", newline="") as handle:
-        return sum(float(row["cpu_s"]) for row in csv.DictReader(handle))
+        return [float(row["cpu_s"]) for row in csv.DictReader(handle)]
 
 
 def driver_cost(tasks: int = 2000) -> float:
@@ -122,7 +122,7 @@ def main() -> int:
         started = time.perf_counter()
         start_ray(num_cpus=os.cpu_count())  # as `restoration batch` starts it
         init_s = time.perf_counter() - started
-        rows, per_file = [], []
+        rows = []
         for round_ in range(args.rounds):
             load0 = os.getloadavg()[0]
             loop_s, loop_cpu = run_loop(clips, tmp / f"loop{round_}", args.method)
@@ -130,10 +130,10 @@ def main() -> int:
             summary = run_batch(tmp / "in", tmp / f"batch{round_}", args.method, progress=False)
             load2 = os.getloadavg()[0]
             assert summary.ok == args.clips, summary.line()
-            cpu = batch_cpu(tmp / f"batch{round_}")
+            per_file = batch_cpu(tmp / f"batch{round_}")
+            cpu = sum(per_file)
             rows.append((round_ + 1, loop_s, summary.wall_s, loop_s / summary.wall_s, load0, load1, load2,
                          loop_cpu / loop_s, cpu / summary.wall_s, summary.workers * loop_cpu / cpu))
-            per_file += [summary.wall_s * summary.workers / args.clips]
         driver_s = driver_cost()
         workers = summary.workers
         ray.shutdown()
@@ -147,8 +147,9 @@ def main() -> int:
         print(f"| {r} | {loop_s:.1f} | {batch_s:.1f} | {ratio:.2f}x | {l0:.1f} / {l1:.1f} / {l2:.1f} "
               f"| {loop_cores:.2f} | {batch_cores:.2f} | {idle:.2f}x |")
     print(f"\nmedian speed-up {statistics.median(r[3] for r in rows):.2f}x; driver cost {1e3 * driver_s:.2f} ms per file "
-          f"(no-op tasks); per-file worker time {statistics.median(per_file):.2f} s (batch wall x workers / files)\n")
-    service = [per_file[0] * f for f in np.random.default_rng(1).uniform(0.8, 1.2, 200)]  # +-20 % file-to-file
+          f"(no-op tasks, 4 in flight); worker CPU per file {statistics.median(per_file):.2f} s "
+          f"(median of the last batch's cpu_s: what a file costs a worker that has a core to itself)\n")
+    service = per_file
     print(f"| nodes x {args.cores_per_node} cores | workers | simulated files/s | efficiency |")
     print("|---|---|---|---|")
     for nodes in (1, 2, 10, 25, 50, 100):
