@@ -511,7 +511,7 @@ def build_ui(*, db_path: str | None = None, admin_password: str | None = None,
                                              interactive=False, elem_id="history")
         if _listening_available():
             with gr.Tab("Listening test"):
-                from listening_ui import build_listening_tab
+                from studio.listening_tab import build_listening_tab
 
                 build_listening_tab(db_path=db_path, admin_password=admin_password)
 
@@ -612,7 +612,7 @@ def example_rows(folder: Path = ASSETS) -> list[list[str | None]]:
 def _listening_available() -> bool:
     import importlib.util
 
-    return importlib.util.find_spec("listening_ui") is not None
+    return importlib.util.find_spec("studio.listening_tab") is not None
 
 
 def launch(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int | None = 7860, share: bool = False,

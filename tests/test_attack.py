@@ -170,6 +170,6 @@ def test_uploads_over_the_limit_are_refused(server, tmp_path):
 
 def test_wrong_admin_passwords_are_locked_out(server):
     url, _ = server
-    replies = [refusal(*call(url, "listening_results", "guess", None)) for _ in range(7)]
+    replies = [refusal(*call(url, "listening_results", "guess", None, False)) for _ in range(7)]
     assert all("wrong admin password" in r for r in replies[:5])
     assert all("too many wrong passwords" in r for r in replies[5:])

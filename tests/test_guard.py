@@ -188,7 +188,7 @@ def test_throttle_locks_out_one_client_and_backs_off():
 
 
 def test_listening_admin_password_is_throttled_per_client(tmp_path):
-    from listening_ui import ListeningHandlers
+    from studio.listening_tab import ListeningHandlers
 
     from restoration.listening import ListeningStore
 
@@ -243,7 +243,7 @@ def test_the_ui_shows_the_limits_next_to_the_upload(tmp_path):
 def test_results_exports_stay_in_one_pruned_folder(tmp_path):
     import tempfile
 
-    from listening_ui import ListeningHandlers
+    from studio.listening_tab import ListeningHandlers
 
     from restoration.listening import ListeningStore, build_test, bundled_clips
 
@@ -252,8 +252,8 @@ def test_results_exports_stay_in_one_pruned_folder(tmp_path):
                          max_seconds=1.0)
     handlers = ListeningHandlers(store, None)
     before = set(Path(tempfile.gettempdir()).glob("listening-*"))
-    first = Path(handlers.results(None, test_id)[-1])
-    second = Path(handlers.results(None, test_id)[-1])
+    first = Path(handlers.results(None, test_id, False)[-1])
+    second = Path(handlers.results(None, test_id, False)[-1])
     assert first.name == second.name == "Export-answers.csv" and first != second
     assert handlers.exports.folder in first.parents and handlers.exports.folder in second.parents
     assert set(Path(tempfile.gettempdir()).glob("listening-*")) == before  # no new folder per export

@@ -14,10 +14,11 @@ from restoration.listening.protocol import (ANCHOR, REFERENCE, design_trials, li
 from restoration.listening.render import PEAK_CEILING_DBFS, level_match
 
 CONDITIONS = ("m1", "m2", "m3")
+SECRET = bytes(range(32))
 
 
-def plan_for(protocol, test_id, name, trials):
-    return listener_plan(protocol, trials, listener_seed(test_id, name))
+def plan_for(protocol, test_id, name, trials, secret=SECRET):
+    return listener_plan(protocol, trials, listener_seed(secret, test_id, name))
 
 
 # ------------------------------------------------------------------------------ design
@@ -55,8 +56,10 @@ def test_bad_designs_raise_one_line_errors(protocol, clips, message):
 
 def test_names_are_normalized_and_checked():
     assert normalize_name("  Ann \t Lee ") == "Ann Lee"
-    assert listener_seed("t1", " ANN  lee") == listener_seed("t1", "ann lee")
-    assert listener_seed("t1", "ann") != listener_seed("t2", "ann")
+    assert listener_seed(SECRET, "t1", " ANN  lee") == listener_seed(SECRET, "t1", "ann lee")
+    assert listener_seed(SECRET, "t1", "ann") != listener_seed(SECRET, "t2", "ann")
+    # Without the database's secret the seed cannot be computed from the test id and the name.
+    assert listener_seed(SECRET, "t1", "ann") != listener_seed(b"another secret", "t1", "ann")
     for bad in ("", "   ", None, "x" * 81):
         with pytest.raises(BadInputError):
             normalize_name(bad)
@@ -69,6 +72,7 @@ def test_plan_is_reproducible_and_complete(protocol):
     assert first == plan_for(protocol, "test-a", "ann ", trials)
     assert first != plan_for(protocol, "test-a", "Bob", trials)
     assert first != plan_for(protocol, "test-b", "Ann", trials)
+    assert first != plan_for(protocol, "test-a", "Ann", trials, secret=b"another secret")
     assert sorted(p.trial for p in first) == [t for t, _ in trials]
     assert all(sorted(p.order) == [0, 1] for p in first)
     # Exactly half of the trials swap sides (9 trials: 4 or 5).

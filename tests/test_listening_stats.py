@@ -9,6 +9,8 @@ import pytest
 from restoration.listening import export_csv, results_figure, summarize
 from restoration.listening.stats import (binomial_tail, bradley_terry, bt_mle_exists, sign_test, t_interval,
                                          wilson_interval)
+MUSHRA_TABLE = "MUSHRA ratings (mean and 95 % t-interval, clipped to 0-100)"
+
 from test_listening_storage import answer_all, make_test, store  # noqa: F401 (store is a fixture)
 
 
@@ -124,9 +126,82 @@ def test_mushra_results_label_reference_and_anchor(store, tmp_path):  # noqa: F8
     for k in range(3):
         answer_all(store, test_id, f"l{k}", lambda shown, x, k=k: (
             "ratings", {s: scores[conditions[s]][k] for s in shown}))
-    rows = {r["condition"]: r for r in summarize(store, test_id).tables["MUSHRA ratings (mean and 95 % t-interval)"]}
+    rows = {r["condition"]: r for r in summarize(store, test_id).tables[MUSHRA_TABLE]}
     assert set(rows) == {"m1", "hidden reference", "anchor (3.5 kHz low-pass)"}
     assert rows["m1"]["mean"] == 70 and rows["m1"]["ci95_half_width"] == pytest.approx(24.84138, abs=1e-4)
     assert rows["hidden reference"]["ci95_half_width"] == 0.0
     rows_csv = list(csv.DictReader(export_csv(store, test_id, tmp_path / "m.csv").open()))
     assert len(rows_csv) == 9 and {r["condition"] for r in rows_csv} == {"m1", "reference", "anchor"}
+
+
+def test_mushra_intervals_are_clipped_to_the_scale_and_ties_share_a_rank(store):  # noqa: F811
+    test_id = make_test(store, "mushra", conditions=("m1", "m2", "m3", "reference"), reference="reference")
+    scores = {"m1": [0, 100], "m2": [40, 60], "m3": [60, 40], "reference": [100, 100]}
+    conditions = {s.id: s.condition for s in store.stimuli(test_id).values()}
+    for k in range(2):
+        answer_all(store, test_id, f"l{k}", lambda shown, x, k=k: (
+            "ratings", {s: scores[conditions[s]][k] for s in shown}))
+    rows = {r["condition"]: r for r in summarize(store, test_id).tables[MUSHRA_TABLE]}
+    # n = 2, mean 50, s = 70.71: t(0.975, 1) * s / sqrt 2 = 12.706 * 50 = 635.3, far beyond the scale.
+    m1 = rows["m1"]
+    assert m1["ci95_half_width"] == pytest.approx(635.31, abs=0.01)
+    assert (m1["ci95_low"], m1["ci95_high"]) == (0.0, 100.0)
+    assert (rows["hidden reference"]["ci95_low"], rows["hidden reference"]["ci95_high"]) == (100.0, 100.0)
+    # m1, m2 and m3 all have mean 50: one shared rank after the reference.
+    assert [rows[c]["rank"] for c in ("hidden reference", "m1", "m2", "m3")] == [1, 2, 2, 2]
+    assert all(rows[c]["ratings"] == 2 and rows[c]["listeners"] == 2 for c in rows)
+    assert any("not applied" in note for note in summarize(store, test_id).notes)
+
+
+def test_post_screening_drops_listeners_who_miss_the_hidden_reference(store):  # noqa: F811
+    clips = tuple(f"c{k}" for k in range(10))
+    test_id = make_test(store, "mushra", conditions=("m1", "reference"), clips=clips, reference="reference")
+    conditions = {s.id: s.condition for s in store.stimuli(test_id).values()}
+
+    def rater(misses):
+        """Rates the hidden reference 80 in the first ``misses`` of 10 trials, else 100; m1 gets 30."""
+        count = []
+
+        def choose(shown, x):
+            count.append(1)
+            low = len(count) <= misses
+            return "ratings", {s: (30 if conditions[s] == "m1" else 100 if not low else 80) for s in shown}
+
+        return choose
+
+    for name, misses in (("careful", 0), ("one slip", 1), ("deaf", 2)):  # 0 %, 10 %, 20 % of trials
+        # A listener who rates the reference 80 rates m1 100 to keep the "one at 100" rule.
+        answer_all(store, test_id, name, lambda shown, x, f=rater(misses): _keep_100(f(shown, x), conditions))
+    plain = summarize(store, test_id)
+    screened = summarize(store, test_id, post_screening=True)
+    assert plain.excluded == [] and screened.excluded == ["deaf"]
+    assert any("1 of 3 (deaf)" in note for note in screened.notes)
+    rows = {r["condition"]: r for r in screened.tables[MUSHRA_TABLE]}
+    assert rows["hidden reference"]["listeners"] == 2 and rows["hidden reference"]["ratings"] == 20
+    ab = make_test(store, "ab", name="ab")
+    assert not any("Post-screening" in note for note in summarize(store, ab, post_screening=True).notes)
+
+
+def _keep_100(answer, conditions):
+    response, ratings = answer
+    if max(ratings.values()) < 100:
+        ratings = {s: (100 if conditions[s] == "m1" else v) for s, v in ratings.items()}
+    return response, ratings
+
+
+def test_tied_strengths_share_a_rank(store):  # noqa: F811
+    test_id = make_test(store, "ab", conditions=("m1", "m2", "m3"))
+    conditions = {s.id: s.condition for s in store.stimuli(test_id).values()}
+    beats = {("m1", "m2"): "m1", ("m1", "m3"): "m1", ("m2", "m3"): None}  # m2 and m3 tie, m1 wins all
+
+    def choose(shown, x):
+        pair = tuple(sorted(conditions[s] for s in shown))
+        winner = beats[pair]
+        return ("none" if winner is None else "A" if conditions[shown[0]] == winner else "B"), None
+
+    for k in range(3):
+        answer_all(store, test_id, f"l{k}", choose)
+    rows = {r["method"]: r for r in summarize(store, test_id).tables["Methods (win rate excludes ties)"]}
+    assert rows["m1"]["bt_rank"] == 1 and rows["m2"]["bt_rank"] == rows["m3"]["bt_rank"] == 2
+    assert rows["m2"]["bt_strength"] == pytest.approx(rows["m3"]["bt_strength"])
+    assert rows["m1"]["n"] == 6 and rows["m2"]["n"] == 6

@@ -50,11 +50,11 @@ def store(tmp_path):
 
 
 def test_new_database_has_schema_version_wal_and_tables(store):
-    assert store.schema_version() == SCHEMA_VERSION == 1
+    assert store.schema_version() == SCHEMA_VERSION == 2
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"tests", "stimuli", "trials", "listeners", "answers"} <= tables
+    assert {"tests", "stimuli", "trials", "listeners", "answers", "meta", "presentations", "plays"} <= tables
 
 
 def test_migration_hook_and_refusals(tmp_path, monkeypatch):
@@ -65,12 +65,12 @@ def test_migration_hook_and_refusals(tmp_path, monkeypatch):
     from restoration.listening import storage
 
     steps = []
-    monkeypatch.setattr(storage, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(storage.MIGRATIONS, 1, lambda conn: (steps.append(1), conn.execute(
+    monkeypatch.setattr(storage, "SCHEMA_VERSION", 3)
+    monkeypatch.setitem(storage.MIGRATIONS, 2, lambda conn: (steps.append(2), conn.execute(
         "ALTER TABLE answers ADD COLUMN device TEXT")))
     upgraded = ListeningStore(path)
-    assert steps == [1] and upgraded.schema_version() == 2
-    monkeypatch.setattr(storage, "SCHEMA_VERSION", 1)
+    assert steps == [2] and upgraded.schema_version() == 3
+    monkeypatch.setattr(storage, "SCHEMA_VERSION", 2)
     with pytest.raises(StorageError, match="newer than this program"):
         ListeningStore(path)
     junk = tmp_path / "junk.sqlite"
@@ -138,11 +138,11 @@ def test_join_refuses_unknown_or_closed_tests(store):
 
 def test_finished_listener_and_reopen_keeps_everything(store):
     test_id = make_test(store, "mushra", conditions=("m1", "m2", "ref"), clips=("c1", "c2"), reference="ref")
-    answer_all(store, test_id, "Ann", lambda shown, x: ("ratings", {s: 10.0 * k for k, s in enumerate(shown)}))
+    answer_all(store, test_id, "Ann", lambda shown, x: ("ratings", {s: 100.0 - 10 * k for k, s in enumerate(shown)}))
     reopened = ListeningStore(store.path)
     assert reopened.listener_counts(test_id) == (1, 1)
     answers = reopened.answers(test_id)
-    assert len(answers) == 2 and all(sorted(a.ratings.values()) == [0.0, 10.0, 20.0] for a in answers)
+    assert len(answers) == 2 and all(sorted(a.ratings.values()) == [80.0, 90.0, 100.0] for a in answers)
     assert reopened.get_test(test_id).settings == {"methods": ["m1", "m2"]}
     assert [t.reference is not None for t in reopened.trials(test_id)] == [True, True]
     store.delete_test(test_id)
@@ -230,3 +230,83 @@ def test_killed_writer_leaves_every_committed_answer(store):
     # The database is not left locked: another listener can write at once.
     _write_answers(store.path, test_id, "next")
     assert _count_answers(store.path, test_id) == len(stored) + 300
+
+
+# ------------------------------------------------------------------------------ errors after opening, persistence
+
+
+def test_a_corrupt_page_reaches_callers_as_storage_error(store):
+    test_id = make_test(store, conditions=tuple(f"m{k}" for k in range(12)))  # 66 trials: several pages
+    answer_all(store, test_id, "Ann", lambda shown, x: ("A", None))
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    assert pages > 4
+    with open(store.path, "r+b") as handle:  # scribble over every page but the header page
+        handle.seek(page_size)
+        handle.write(os.urandom(page_size * (pages - 1)))
+    for call in (lambda: store.answers(test_id), lambda: store.trials(test_id),
+                 lambda: store.record_answer(1, 1, [1, 2], "A")):
+        with pytest.raises(StorageError, match="db.sqlite cannot be used .*malformed|not a database") as info:
+            call()
+        assert str(store.path.parent) not in str(info.value)  # the file's name, not the server's folders
+
+
+def test_a_read_only_database_reaches_callers_as_storage_error(store, monkeypatch):
+    test_id = make_test(store)
+    listener = store.join(test_id, "Ann")
+    trial = store.trials(test_id)[0]
+    from restoration.listening import storage
+
+    real_connect = sqlite3.connect
+    # What SQLite does when the file (or its folder) is read-only for this process (root ignores chmod).
+    monkeypatch.setattr(storage.sqlite3, "connect", lambda path, **kw: real_connect(
+        f"file:{path}?mode=ro", uri=True, **kw))
+    assert store.trials(test_id)  # reading still works
+    with pytest.raises(StorageError, match="readonly"):
+        store.record_answer(listener.id, trial.id, trial.stimuli, "A")
+    with pytest.raises(StorageError, match="readonly"):
+        store.join(test_id, "Bob")
+    monkeypatch.undo()
+    assert store.answers(test_id) == [] and store.listener_counts(test_id) == (1, 0)
+
+
+def test_spaces_default_to_persistent_storage(monkeypatch, tmp_path):
+    from restoration.listening import persistence_warning
+
+    monkeypatch.delenv("RESTORATION_DB", raising=False)
+    data = tmp_path / "data"
+    monkeypatch.setenv("SPACE_ID", "someone/studio")
+    assert default_db_path(spaces_data=data) != data / "restoration" / "listening.sqlite"  # no /data: not persistent
+    data.mkdir()
+    assert default_db_path(spaces_data=data) == data / "restoration" / "listening.sqlite"
+    assert persistence_warning(data / "restoration" / "listening.sqlite", spaces_data=data) is None
+    assert "lost when the Space restarts" in persistence_warning(tmp_path / "elsewhere.sqlite", spaces_data=data)
+    monkeypatch.delenv("SPACE_ID")
+    assert default_db_path(spaces_data=data).parent.name == "restoration"
+    assert default_db_path(spaces_data=data) != data / "restoration" / "listening.sqlite"
+    assert "temporary folder" in persistence_warning(tmp_path / "x.sqlite")
+    assert persistence_warning(default_db_path()) is None
+
+
+def test_version_1_files_are_upgraded_with_a_secret_and_keep_their_answers(tmp_path, monkeypatch):
+    from restoration.listening import storage
+    from restoration.listening.protocol import listener_seed
+
+    path = tmp_path / "v1.sqlite"
+    with sqlite3.connect(path) as conn:  # a version-1 file as the previous release wrote it
+        storage._migrate_0_to_1(conn)
+        conn.execute("PRAGMA user_version=1")
+        conn.execute("INSERT INTO tests (id, name, protocol, status) VALUES ('t1', 'old', 'ab', 'ready')")
+        conn.execute("INSERT INTO stimuli (id, test_id, clip, condition, path, sample_rate) VALUES "
+                     "(1, 't1', 'c', 'm1', 't1/a.flac', 48000), (2, 't1', 'c', 'm2', 't1/b.flac', 48000)")
+        conn.execute("INSERT INTO trials (id, test_id, position, clip, stimuli) VALUES (1, 't1', 0, 'c', '[1, 2]')")
+        conn.execute("INSERT INTO listeners (id, test_id, name, key, seed) VALUES (1, 't1', 'Ann', 'ann', 12345)")
+        conn.execute("INSERT INTO answers (listener_id, trial_id, presented, response) VALUES (1, 1, '[2, 1]', 'B')")
+    store = ListeningStore(path)
+    assert store.schema_version() == SCHEMA_VERSION
+    (answer,) = store.answers("t1")
+    assert (answer.listener, answer.presented, answer.response, answer.played) == ("Ann", (2, 1), "B", None)
+    ann = store.join("t1", "Ann")
+    assert ann.seed == listener_seed(store.secret, "t1", "Ann") != 12345

@@ -1,4 +1,4 @@
-"""Blind listening tests: protocols, SQLite storage, stimulus rendering and statistics.
+"""Blind listening tests: protocols, SQLite storage, stimulus rendering, serving trials and statistics.
 
 >>> from restoration.listening import ListeningStore, build_test, pair_clips, summarize
 >>> store = ListeningStore("listening.sqlite")
@@ -10,9 +10,11 @@
 from .protocol import PROTOCOLS, listener_plan
 from .render import Clip, build_test, bundled_clips, pair_clips
 from .results import Results, export_csv, results_figure, summarize
-from .storage import ListeningStore, StorageError, default_db_path
+from .session import ListeningService, TrialView
+from .storage import ListeningStore, StorageError, default_db_path, persistence_warning
 
 __all__ = [
-    "PROTOCOLS", "Clip", "ListeningStore", "Results", "StorageError", "build_test", "bundled_clips",
-    "default_db_path", "export_csv", "listener_plan", "pair_clips", "results_figure", "summarize",
+    "PROTOCOLS", "Clip", "ListeningService", "ListeningStore", "Results", "StorageError", "TrialView", "build_test",
+    "bundled_clips", "default_db_path", "export_csv", "listener_plan", "pair_clips", "persistence_warning",
+    "results_figure", "summarize",
 ]

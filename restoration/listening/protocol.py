@@ -3,13 +3,15 @@
 A test compares *conditions* (restoration methods, plus a hidden reference and a low-pass anchor
 in MUSHRA) on *clips*. :func:`design_trials` gives the canonical trials of a test; the order in
 which a listener meets them, which condition plays as A or B, and which one is X are drawn by
-:func:`listener_plan` from a seed derived from the test id and the listener's name, so a listener
-who comes back gets exactly the same sequence.
+:func:`listener_plan` from a seed that is an HMAC of the test id and the listener's name under the
+database's secret: a listener who comes back gets exactly the same sequence, and nobody without
+the secret (which never leaves the server) can compute it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import itertools
 import random
 import re
@@ -103,9 +105,11 @@ def normalize_name(name: str | None) -> str:
     return text
 
 
-def listener_seed(test_id: str, name: str) -> int:
-    """A 63-bit seed from the test id and the (normalized) listener name; stable across runs."""
-    digest = hashlib.sha256(f"{test_id}\x00{normalize_name(name).casefold()}".encode()).digest()
+def listener_seed(secret: bytes, test_id: str, name: str) -> int:
+    """A 63-bit seed: HMAC-SHA256 under ``secret`` of the test id and the normalized, case-folded
+    listener name; stable across runs, unpredictable without the secret."""
+    message = f"{test_id}\x00{normalize_name(name).casefold()}".encode()
+    digest = hmac.new(bytes(secret), message, hashlib.sha256).digest()
     return int.from_bytes(digest[:8], "big") >> 1
 
 

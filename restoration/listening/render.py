@@ -89,11 +89,12 @@ def lowpass_anchor(y: np.ndarray, sr: int, *, cutoff_hz: float = ANCHOR_HZ) -> n
 
 def build_test(store: ListeningStore, *, name: str, protocol: str, clips: Sequence[Clip], methods: Sequence[str],
                params: dict[str, dict[str, Any]] | None = None, target_lufs: float = DEFAULT_LUFS,
-               max_seconds: float = DEFAULT_SECONDS, progress: Progress = None) -> str:
+               max_seconds: float = DEFAULT_SECONDS, practice: bool = False, progress: Progress = None) -> str:
     """Render every stimulus, store them with the trials and open the test; returns its id.
 
     ``methods`` are registry names or chains (``"spectral_gating+sbr"``); ``params`` maps a method
     to its parameters. Clips are cut to their first ``max_seconds`` (0 keeps them whole).
+    With ``practice`` every listener first gets one practice trial that is not counted.
     ``progress(done, total)`` counts rendered versions in thousandths. A failure removes the
     half-built test and its files.
     """
@@ -120,7 +121,7 @@ def build_test(store: ListeningStore, *, name: str, protocol: str, clips: Sequen
         raise BadInputError(f"this test would have {len(specs)} trials per listener (at most {MAX_TRIALS}); "
                             "choose fewer clips or methods")
     settings = {"methods": methods, "params": params or {}, "target_lufs": float(target_lufs),
-                "max_seconds": float(max_seconds), "clips": [c.name for c in clips]}
+                "max_seconds": float(max_seconds), "clips": [c.name for c in clips], "practice": bool(practice)}
     test_id = store.create_test(name, protocol, settings)
     try:
         ids: dict[tuple[str, str], int] = {}

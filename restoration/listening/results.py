@@ -2,11 +2,15 @@
 
 * A/B: per method the wins, losses and ties over every comparison it took part in, the win rate
   ``wins / (wins + losses)`` (ties left out) with its 95 % Wilson interval, and the Bradley-Terry
-  strength (ties split half-half); per pair of methods the exact two-sided sign test (ties left out).
+  strength (ties split half-half) and rank (equal strengths share a rank); per pair of methods the
+  exact two-sided sign test (ties left out).
 * ABX: per pair of methods the share of correct answers, its Wilson interval and the one-sided
   binomial p-value against guessing (p = 1/2), plus all pairs together.
-* MUSHRA: per condition (methods, hidden reference, anchor) the mean rating and its 95 % t-interval
-  over all ratings (listeners x clips).
+* MUSHRA: per condition (methods, hidden reference, anchor) the number of ratings and listeners, the
+  mean rating and its 95 % t-interval over all ratings (listeners x clips), clipped to the 0-100
+  scale, and the rank of the mean (equal means share a rank). Optionally listeners are
+  post-screened as ITU-R BS.1534-3 says: one who rates the hidden reference below 90 in more than
+  15 % of the trials that contain it is left out; the report says whether and whom.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import rankdata
 
 from .protocol import ANCHOR, REFERENCE
 from .stats import binomial_tail, bradley_terry, bt_mle_exists, sign_test, t_interval, wilson_interval
@@ -26,7 +31,13 @@ from .storage import Answer, ListeningStore, Stimulus, TestInfo
 #: Virtual wins each way per compared pair when the Bradley-Terry MLE does not exist.
 BT_PRIOR = 0.5
 CSV_COLUMNS = ("test_id", "test_name", "protocol", "listener", "answered_at", "trial", "clip", "slot_a", "slot_b",
-               "slot_x", "response", "preferred", "correct", "condition", "rating", "elapsed_s")
+               "slot_x", "response", "preferred", "correct", "condition", "rating", "elapsed_s", "played_s")
+#: ITU-R BS.1534-3 post-screening: a hidden-reference rating below this is a miss...
+SCREEN_REFERENCE_BELOW = 90.0
+#: ... and a listener with misses in more than this share of the trials with a hidden reference is left out.
+SCREEN_MAX_SHARE = 0.15
+#: Strengths and means equal to this many decimals tie (the MM fit stops at a 1e-10 change).
+TIE_DECIMALS = 8
 
 
 @dataclass
@@ -42,17 +53,55 @@ class Results:
     #: (label, value, low, high) per bar; value and bounds in the table's unit.
     bars: list[tuple[str, float, float, float]] = field(default_factory=list)
     bar_unit: str = ""
+    #: Listeners left out by post-screening.
+    excluded: list[str] = field(default_factory=list)
 
 
-def summarize(store: ListeningStore, test_id: str) -> Results:
-    """Everything the results page needs for one test."""
+def summarize(store: ListeningStore, test_id: str, *, post_screening: bool = False) -> Results:
+    """Everything the results page needs for one test; ``post_screening`` applies ITU-R BS.1534-3's
+    listener screening to MUSHRA tests with a hidden reference (the notes say what was done)."""
     test = store.get_test(test_id)
     stimuli = store.stimuli(test_id)
     answers = store.answers(test_id)
     started, finished = store.listener_counts(test_id)
     results = Results(test, started, finished, len(answers))
+    if test.protocol == "mushra":
+        misses = screening_misses(stimuli, answers)
+        if post_screening and misses:
+            results.excluded = sorted(name for name, (missed, total) in misses.items()
+                                      if missed > SCREEN_MAX_SHARE * total)
+            answers = [a for a in answers if a.listener not in results.excluded]
+            results.notes.append(
+                f"Post-screening (ITU-R BS.1534-3) applied: listeners who rated the hidden reference below "
+                f"{SCREEN_REFERENCE_BELOW:g} in more than {SCREEN_MAX_SHARE:.0%} of their trials are left out: "
+                f"{len(results.excluded)} of {len(misses)}"
+                + (f" ({', '.join(results.excluded)})." if results.excluded else "."))
+        elif post_screening:
+            results.notes.append("Post-screening (ITU-R BS.1534-3) needs a hidden reference; this test has none, "
+                                 "so every listener is included.")
+        else:
+            results.notes.append("Post-screening (ITU-R BS.1534-3) not applied: every listener is included.")
     {"ab": _ab, "abx": _abx, "mushra": _mushra}[test.protocol](results, stimuli, answers)
     return results
+
+
+def screening_misses(stimuli: dict[int, Stimulus], answers: list[Answer]) -> dict[str, tuple[int, int]]:
+    """Per listener, ``(trials with the hidden reference rated below 90, trials with a hidden reference)``."""
+    out: dict[str, list[int]] = {}
+    for a in answers:
+        for stimulus, score in (a.ratings or {}).items():
+            if stimuli[stimulus].condition == REFERENCE:
+                tally = out.setdefault(a.listener, [0, 0])
+                tally[0] += float(score) < SCREEN_REFERENCE_BELOW
+                tally[1] += 1
+    return {name: (missed, total) for name, (missed, total) in out.items()}
+
+
+def tied_ranks(values) -> list[int]:
+    """Competition ranks, largest first (1, 2, 2, 4): values equal to :data:`TIE_DECIMALS` decimals
+    share a rank; nan ranks last."""
+    x = np.round(np.asarray(values, dtype=np.float64), TIE_DECIMALS)
+    return [int(r) for r in rankdata(np.where(np.isnan(x), np.inf, -x), method="min")]
 
 
 def _methods(test: TestInfo, stimuli: dict[int, Stimulus]) -> list[str]:
@@ -81,16 +130,17 @@ def _ab(results: Results, stimuli: dict[int, Stimulus], answers: list[Answer]) -
     if not exists and split.sum():
         results.notes.append(f"Bradley-Terry: some method never won (or the comparisons do not connect every "
                              f"method), so {BT_PRIOR} virtual wins each way per compared pair keep the strengths finite.")
-    rank = {i: r + 1 for r, i in enumerate(np.argsort(-strength, kind="stable"))}
+    rank = tied_ranks(strength)
     rows = []
     for i, name in enumerate(names):
         won, lost, tied = int(wins[i].sum()), int(wins[:, i].sum()), int(ties[i].sum())
         low, high = wilson_interval(won, won + lost)
         rate = won / (won + lost) if won + lost else float("nan")
-        rows.append({"method": name, "wins": won, "losses": lost, "ties": tied, "win_rate": rate,
-                     "ci95_low": low, "ci95_high": high, "bt_strength": float(strength[i]), "bt_rank": rank[i]})
+        rows.append({"method": name, "n": won + lost + tied, "wins": won, "losses": lost, "ties": tied,
+                     "win_rate": rate, "ci95_low": low, "ci95_high": high, "bt_strength": float(strength[i]),
+                     "bt_rank": rank[i]})
         results.bars.append((name, 100 * rate, 100 * low, 100 * high))
-    results.tables["Methods (win rate excludes ties)"] = sorted(rows, key=lambda r: r["bt_rank"])
+    results.tables["Methods (win rate excludes ties)"] = sorted(rows, key=lambda r: (r["bt_rank"], r["method"]))
     results.tables["Pairs (exact sign test, ties excluded)"] = [
         {"method_1": names[i], "method_2": names[j], "wins_1": int(wins[i, j]), "wins_2": int(wins[j, i]),
          "ties": int(ties[i, j]), "p_value": sign_test(int(wins[i, j]), int(wins[j, i]))}
@@ -127,17 +177,22 @@ def _abx_row(label: str, correct: int, n: int) -> dict:
 def _mushra(results: Results, stimuli: dict[int, Stimulus], answers: list[Answer]) -> None:
     names = _methods(results.test, stimuli)
     ratings: dict[str, list[float]] = {n: [] for n in names}
+    listeners: dict[str, set[str]] = {n: set() for n in names}
     for a in answers:
         for stimulus, score in (a.ratings or {}).items():
             ratings[stimuli[stimulus].condition].append(float(score))
+            listeners[stimuli[stimulus].condition].add(a.listener)
+    means = [t_interval(ratings[name]) for name in names]
+    ranks = tied_ranks([mean for mean, _ in means])
     rows = []
-    for name in names:
-        mean, half = t_interval(ratings[name])
+    for name, (mean, half), rank in zip(names, means, ranks):
         label = {REFERENCE: "hidden reference", ANCHOR: "anchor (3.5 kHz low-pass)"}.get(name, name)
-        rows.append({"condition": label, "ratings": len(ratings[name]), "mean": mean, "ci95_half_width": half,
-                     "ci95_low": mean - half, "ci95_high": mean + half})
-        results.bars.append((label, mean, mean - half, mean + half))
-    results.tables["MUSHRA ratings (mean and 95 % t-interval)"] = rows
+        low, high = (float(np.clip(mean - half, 0.0, 100.0)), float(np.clip(mean + half, 0.0, 100.0))) \
+            if np.isfinite(half) else (float("nan"), float("nan"))
+        rows.append({"condition": label, "ratings": len(ratings[name]), "listeners": len(listeners[name]),
+                     "mean": mean, "ci95_half_width": half, "ci95_low": low, "ci95_high": high, "rank": rank})
+        results.bars.append((label, mean, low, high))
+    results.tables["MUSHRA ratings (mean and 95 % t-interval, clipped to 0-100)"] = rows
     results.bar_unit = "rating, 0-100 (mean and 95 % t-interval)"
 
 
@@ -177,7 +232,8 @@ def export_csv(store: ListeningStore, test_id: str, path: str | os.PathLike) -> 
             shown = [stimuli[s].condition for s in a.presented]
             base = {"test_id": test.id, "test_name": test.name, "protocol": test.protocol, "listener": a.listener,
                     "answered_at": a.created_at, "trial": a.position, "clip": a.clip, "response": a.response,
-                    "elapsed_s": "" if a.elapsed_s is None else f"{a.elapsed_s:.2f}"}
+                    "elapsed_s": "" if a.elapsed_s is None else f"{a.elapsed_s:.2f}",
+                    "played_s": " ".join(f"{k}:{v:.1f}" for k, v in (a.played or {}).items())}
             if test.protocol == "mushra":
                 for stimulus in a.presented:
                     writer.writerow({**base, "condition": stimuli[stimulus].condition, "rating": a.ratings[stimulus]})

@@ -7,15 +7,24 @@ opens its own connection (safe from any thread or process), and every answer is 
 ``BEGIN IMMEDIATE`` transaction: several listeners at once lose nothing, and a crash loses at most
 the answer being written. ``PRAGMA user_version`` holds the schema version; :data:`MIGRATIONS`
 upgrades older files step by step when they are opened.
+
+Schema 2 adds what keeps a test blind: a random secret (table ``meta``, created once, never sent
+to a client) that seeds every listener's plan; ``presentations``, one row per trial shown to a
+listener with an opaque random token and the stimulus behind each slot; and ``plays``, what the
+listener's player reports it played and for how long. After the file is open, every SQLite error
+reaches callers as :class:`StorageError`.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import shutil
 import sqlite3
+import tempfile
+import time
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +34,7 @@ from ..errors import BadInputError, RestorationError
 from .protocol import RESPONSES, check_protocol, listener_seed, normalize_name
 
 #: Version of the schema this code writes (stored in ``PRAGMA user_version``).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: How long a writer waits for a lock before failing, seconds.
 BUSY_TIMEOUT_S = 30.0
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
@@ -95,12 +104,59 @@ def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
+_SCHEMA_V2 = f"""
+CREATE TABLE meta (
+    key         TEXT PRIMARY KEY,
+    value       TEXT NOT NULL
+);
+CREATE TABLE presentations (
+    token        TEXT PRIMARY KEY,
+    listener_id  INTEGER NOT NULL REFERENCES listeners(id) ON DELETE CASCADE,
+    trial_id     INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE,
+    practice     INTEGER NOT NULL DEFAULT 0,
+    slots        TEXT NOT NULL,
+    shown_unix   REAL NOT NULL,
+    created_at   TEXT NOT NULL DEFAULT ({_NOW}),
+    answered_at  TEXT,
+    response     TEXT
+);
+CREATE INDEX presentations_by_listener ON presentations(listener_id);
+CREATE TABLE plays (
+    id          INTEGER PRIMARY KEY,
+    token       TEXT NOT NULL REFERENCES presentations(token) ON DELETE CASCADE,
+    slot        TEXT NOT NULL,
+    position_s  REAL NOT NULL,
+    seconds     REAL NOT NULL,
+    created_at  TEXT NOT NULL DEFAULT ({_NOW})
+);
+CREATE INDEX plays_by_token ON plays(token);
+ALTER TABLE answers ADD COLUMN played TEXT;
+"""
+
+
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    """Add the secret, presentations and plays; re-seed existing listeners from the secret (their
+    answered trials keep what they were shown, the rest is drawn anew, unpredictably)."""
+    for statement in _SCHEMA_V2.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    secret = secrets.token_hex(32)
+    conn.execute("INSERT INTO meta (key, value) VALUES ('secret', ?)", (secret,))
+    for listener_id, test_id, name in conn.execute("SELECT id, test_id, name FROM listeners").fetchall():
+        conn.execute("UPDATE listeners SET seed = ? WHERE id = ?",
+                     (listener_seed(bytes.fromhex(secret), test_id, name), listener_id))
+
+
 #: ``MIGRATIONS[v]`` upgrades a database from schema version ``v`` to ``v + 1`` inside one transaction.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _migrate_0_to_1}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _migrate_0_to_1, 1: _migrate_1_to_2}
+#: Slack allowed between the play time a player reports and the wall-clock time since the trial
+#: was shown, seconds (network delay, the decoder's start-up).
+PLAY_SLACK_S = 2.0
 
 
 class StorageError(RestorationError):
-    """The listening-test database cannot be opened, is corrupt or is newer than this program."""
+    """The listening-test database cannot be opened or used: corrupt, read-only, locked, full, or newer
+    than this program."""
 
 
 @dataclass(frozen=True)
@@ -156,12 +212,42 @@ class Answer:
     ratings: dict[int, float] | None
     elapsed_s: float | None
     created_at: str
+    #: Seconds each slot was played before the answer (``{"A": 4.2, "B": 3.0, ...}``), when known.
+    played: dict[str, float] | None = None
 
 
-def default_db_path() -> Path:
-    """``$RESTORATION_DB`` if set, else ``listening.sqlite`` in the per-user data folder."""
+@dataclass(frozen=True)
+class Shown:
+    """One presentation of a trial to a listener, as the server keeps it (never sent to clients).
+
+    ``slots`` maps each slot key the listener sees (``A``, ``B``, ``X``; ``1``..``12`` in MUSHRA;
+    ``R`` for the open reference) to a stimulus id.
+    """
+
+    token: str
+    listener_id: int
+    listener: str
+    test_id: str
+    protocol: str
+    trial_id: int
+    practice: bool
+    slots: dict[str, int]
+    shown_unix: float
+    answered: bool
+
+
+#: Folder of the persistent storage of a Hugging Face Space (when the Space has it).
+SPACES_DATA = Path("/data")
+
+
+def default_db_path(*, spaces_data: Path = SPACES_DATA) -> Path:
+    """``$RESTORATION_DB`` if set; on a Hugging Face Space (``$SPACE_ID`` set) with writable
+    persistent storage, ``/data/restoration/listening.sqlite``; else ``listening.sqlite`` in the
+    per-user data folder."""
     if os.environ.get("RESTORATION_DB"):
         return Path(os.environ["RESTORATION_DB"]).expanduser()
+    if os.environ.get("SPACE_ID") and spaces_data.is_dir() and os.access(spaces_data, os.W_OK):
+        return spaces_data / "restoration" / "listening.sqlite"
     try:
         import platformdirs
 
@@ -171,15 +257,31 @@ def default_db_path() -> Path:
     return folder / "listening.sqlite"
 
 
+def persistence_warning(path: str | os.PathLike, *, spaces_data: Path = SPACES_DATA) -> str | None:
+    """Why answers stored at ``path`` may vanish, or None: on a Hugging Face Space only
+    ``/data`` survives a restart; a temporary folder is emptied by the system."""
+    path = Path(path).expanduser().resolve()
+    if os.environ.get("SPACE_ID"):
+        if path.is_relative_to(Path(spaces_data).resolve()):
+            return None
+        return ("this Hugging Face Space keeps files only in /data (persistent storage); the listening "
+                "database is elsewhere and is lost when the Space restarts")
+    if path.is_relative_to(Path(tempfile.gettempdir()).resolve()):
+        return "the listening database is in a temporary folder and may be deleted by the system"
+    return None
+
+
 class ListeningStore:
     """All reads and writes of one listening-test database file.
 
     Every method opens and closes its own connection, so one store may be shared by the threads of
-    a web server and by several processes.
+    a web server and by several processes. Once the file is open, SQLite errors (a corrupt page, a
+    read-only file, a full disk, a lock held too long) are raised as :class:`StorageError`.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path).expanduser()
+        self._secret: bytes | None = None
         if self.path.is_dir():
             raise StorageError(f"the database path is a folder: {self.path}")
         try:
@@ -187,8 +289,10 @@ class ListeningStore:
             with self._connection() as conn:
                 conn.execute("PRAGMA journal_mode=WAL")
                 self._migrate(conn)
-        except sqlite3.DatabaseError as exc:
-            raise StorageError(f"cannot open the listening database {self.path}: {exc}") from None
+        except StorageError as exc:
+            if "newer than this program" in str(exc):
+                raise
+            raise StorageError(f"cannot open the listening database {self.path}: {exc.__cause__ or exc}") from None
         except OSError as exc:
             raise StorageError(f"cannot create the listening database {self.path}: {exc.strerror}") from None
 
@@ -204,14 +308,20 @@ class ListeningStore:
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        """A connection with the store's pragmas; any ``sqlite3.Error`` inside becomes a StorageError."""
+        conn = None
         try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
             conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA synchronous=FULL")
             yield conn
+        except sqlite3.Error as exc:
+            raise StorageError(f"the listening database {self.path.name} cannot be used ({exc}); "
+                               "nothing was changed") from exc
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -221,7 +331,8 @@ class ListeningStore:
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
 
@@ -247,6 +358,16 @@ class ListeningStore:
 
     def schema_version(self) -> int:
         return self._read("PRAGMA user_version")[0][0]
+
+    @property
+    def secret(self) -> bytes:
+        """The database's random secret (32 bytes, made once by the migration): seeds listener plans."""
+        if self._secret is None:
+            rows = self._read("SELECT value FROM meta WHERE key = 'secret'")
+            if not rows:
+                raise StorageError(f"the listening database {self.path.name} has no secret; it was edited by hand")
+            self._secret = bytes.fromhex(rows[0][0])
+        return self._secret
 
     # ---------------------------------------------------------------- building a test
 
@@ -284,7 +405,9 @@ class ListeningStore:
                              (test_id, position, clip, json.dumps([int(s) for s in stimuli]), reference))
 
     def set_status(self, test_id: str, status: str) -> None:
-        """``ready`` opens a test to listeners (it must have trials); ``closed`` ends it."""
+        """``ready`` opens (or reopens) a test to listeners (it must have trials); ``closed`` ends it."""
+        if status not in ("rendering", "ready", "closed"):
+            raise BadInputError(f"unknown test status {status!r}")
         with self._transaction() as conn:
             if status == "ready" and not conn.execute("SELECT 1 FROM trials WHERE test_id = ?", (test_id,)).fetchone():
                 raise BadInputError(f"test {test_id} has no trials")
@@ -313,6 +436,23 @@ class ListeningStore:
         r = rows[0]
         return TestInfo(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5])
 
+    def find_test(self, name_or_id: str | None) -> TestInfo:
+        """The test with this id, or the one test with this name (case-insensitive; open tests first)."""
+        text = str(name_or_id or "").strip()
+        if not text:
+            raise BadInputError("choose a listening test")
+        by_id = self._read("SELECT id FROM tests WHERE id = ?", (text,))
+        if by_id:
+            return self.get_test(by_id[0][0])
+        named = [t for t in self.list_tests() if t.name.casefold() == text.casefold()]
+        open_ = [t for t in named if t.status == "ready"]
+        candidates = open_ or named
+        if not candidates:
+            raise BadInputError(f"no listening test named {text!r}")
+        if len(candidates) > 1:
+            raise BadInputError(f"{len(candidates)} tests are named {text!r}; give the test's id instead")
+        return candidates[0]
+
     def stimuli(self, test_id: str) -> dict[int, Stimulus]:
         rows = self._read("SELECT id, clip, condition, path, sample_rate, loudness_lufs, gain_db FROM stimuli "
                           "WHERE test_id = ? ORDER BY id", (test_id,))
@@ -334,7 +474,7 @@ class ListeningStore:
         key = name.casefold()
         with self._transaction() as conn:
             conn.execute("INSERT OR IGNORE INTO listeners (test_id, name, key, seed) VALUES (?, ?, ?, ?)",
-                         (test_id, name, key, listener_seed(test_id, name)))
+                         (test_id, name, key, listener_seed(self.secret, test_id, name)))
             row = conn.execute("SELECT id, name, seed FROM listeners WHERE test_id = ? AND key = ?",
                                (test_id, key)).fetchone()
         return Listener(row[0], test_id, row[1], row[2])
@@ -345,42 +485,50 @@ class ListeningStore:
 
     def record_answer(self, listener_id: int, trial_id: int, presented: Sequence[int], response: str, *,
                       x_stimulus: int | None = None, ratings: dict[int, float] | None = None,
-                      elapsed_s: float | None = None) -> bool:
+                      elapsed_s: float | None = None, played: dict[str, float] | None = None) -> bool:
         """Store one answer in its own transaction; False when this trial was already answered.
 
         ``presented`` are the stimulus ids in the order shown (A, B, ... ); ``response`` is
         ``A``, ``B`` or ``none`` (A/B), ``A`` or ``B`` (ABX), ``ratings`` (MUSHRA, with
-        ``ratings`` mapping every presented stimulus id to a score in [0, 100]).
+        ``ratings`` mapping every presented stimulus id to a score in [0, 100], one of them 100
+        when the hidden reference is among them). ``played`` is the seconds played per slot.
         """
-        presented = [int(s) for s in presented]
         with self._transaction() as conn:
-            row = conn.execute(
-                "SELECT t.protocol, tr.stimuli FROM listeners l JOIN trials tr ON tr.test_id = l.test_id "
-                "JOIN tests t ON t.id = l.test_id WHERE l.id = ? AND tr.id = ?", (listener_id, trial_id)).fetchone()
-            if row is None:
-                raise BadInputError(f"trial {trial_id} does not belong to the test of listener {listener_id}")
-            protocol, stimuli = row[0], json.loads(row[1])
-            _check_answer(protocol, stimuli, presented, response, x_stimulus, ratings)
-            cursor = conn.execute(
-                "INSERT OR IGNORE INTO answers (listener_id, trial_id, presented, x_stimulus, response, ratings, "
-                "elapsed_s) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (listener_id, trial_id, json.dumps(presented), x_stimulus, response,
-                 None if ratings is None else json.dumps({str(k): float(v) for k, v in ratings.items()}),
-                 None if elapsed_s is None else float(elapsed_s)))
-            conn.execute(
-                f"UPDATE listeners SET finished_at = {_NOW} WHERE id = ? AND finished_at IS NULL AND "
-                "(SELECT COUNT(*) FROM answers WHERE listener_id = ?) = "
-                "(SELECT COUNT(*) FROM trials WHERE test_id = listeners.test_id)", (listener_id, listener_id))
-            return cursor.rowcount == 1
+            return self._insert_answer(conn, listener_id, trial_id, [int(s) for s in presented], response,
+                                       x_stimulus, ratings, elapsed_s, played)
+
+    def _insert_answer(self, conn: sqlite3.Connection, listener_id: int, trial_id: int, presented: list[int],
+                       response: str, x_stimulus: int | None, ratings: dict[int, float] | None,
+                       elapsed_s: float | None, played: dict[str, float] | None) -> bool:
+        row = conn.execute(
+            "SELECT t.protocol, tr.stimuli, tr.reference FROM listeners l JOIN trials tr ON tr.test_id = l.test_id "
+            "JOIN tests t ON t.id = l.test_id WHERE l.id = ? AND tr.id = ?", (listener_id, trial_id)).fetchone()
+        if row is None:
+            raise BadInputError(f"trial {trial_id} does not belong to the test of listener {listener_id}")
+        protocol, stimuli, reference = row[0], json.loads(row[1]), row[2]
+        check_answer(protocol, stimuli, presented, response, x_stimulus, ratings, hidden_reference=reference)
+        cursor = conn.execute(
+            "INSERT OR IGNORE INTO answers (listener_id, trial_id, presented, x_stimulus, response, ratings, "
+            "elapsed_s, played) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (listener_id, trial_id, json.dumps(presented), x_stimulus, response,
+             None if ratings is None else json.dumps({str(k): float(v) for k, v in ratings.items()}),
+             None if elapsed_s is None else float(elapsed_s),
+             None if played is None else json.dumps({str(k): round(float(v), 3) for k, v in played.items()})))
+        conn.execute(
+            f"UPDATE listeners SET finished_at = {_NOW} WHERE id = ? AND finished_at IS NULL AND "
+            "(SELECT COUNT(*) FROM answers WHERE listener_id = ?) = "
+            "(SELECT COUNT(*) FROM trials WHERE test_id = listeners.test_id)", (listener_id, listener_id))
+        return cursor.rowcount == 1
 
     def answers(self, test_id: str) -> list[Answer]:
         """Every answer of a test in the order given."""
         rows = self._read(
             "SELECT a.id, l.name, a.trial_id, tr.position, tr.clip, a.presented, a.x_stimulus, a.response, "
-            "a.ratings, a.elapsed_s, a.created_at FROM answers a JOIN listeners l ON l.id = a.listener_id "
+            "a.ratings, a.elapsed_s, a.created_at, a.played FROM answers a JOIN listeners l ON l.id = a.listener_id "
             "JOIN trials tr ON tr.id = a.trial_id WHERE l.test_id = ? ORDER BY a.id", (test_id,))
         return [Answer(r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), r[6], r[7],
-                       None if r[8] is None else {int(k): v for k, v in json.loads(r[8]).items()}, r[9], r[10])
+                       None if r[8] is None else {int(k): v for k, v in json.loads(r[8]).items()}, r[9], r[10],
+                       None if r[11] is None else json.loads(r[11]))
                 for r in rows]
 
     def listener_counts(self, test_id: str) -> tuple[int, int]:
@@ -388,9 +536,112 @@ class ListeningStore:
         row = self._read("SELECT COUNT(*), COUNT(finished_at) FROM listeners WHERE test_id = ?", (test_id,))[0]
         return int(row[0]), int(row[1])
 
+    # ---------------------------------------------------------------- presentations and plays
 
-def _check_answer(protocol: str, stimuli: list[int], presented: list[int], response: str,
-                  x_stimulus: int | None, ratings: dict[int, float] | None) -> None:
+    def add_presentation(self, listener_id: int, trial_id: int, slots: dict[str, int], *,
+                         practice: bool = False) -> str:
+        """Record that a trial is shown with ``slots`` (slot key -> stimulus id); returns its opaque token."""
+        token = secrets.token_urlsafe(24)
+        with self._transaction() as conn:
+            conn.execute("INSERT INTO presentations (token, listener_id, trial_id, practice, slots, shown_unix) "
+                         "VALUES (?, ?, ?, ?, ?, ?)",
+                         (token, listener_id, trial_id, int(practice), json.dumps(slots), time.time()))
+        return token
+
+    def presentation(self, token: str | None) -> Shown:
+        """The presentation behind a token; an unknown token raises BadInputError."""
+        rows = self._read(
+            "SELECT p.token, p.listener_id, l.name, l.test_id, t.protocol, p.trial_id, p.practice, p.slots, "
+            "p.shown_unix, p.answered_at IS NOT NULL FROM presentations p JOIN listeners l ON l.id = p.listener_id "
+            "JOIN tests t ON t.id = l.test_id WHERE p.token = ?", (str(token or ""),))
+        if not rows:
+            raise BadInputError("unknown or expired trial token; join the test again")
+        r = rows[0]
+        return Shown(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), json.loads(r[7]), r[8], bool(r[9]))
+
+    def practiced(self, listener_id: int) -> bool:
+        """True when the listener has answered a practice trial."""
+        return bool(self._read("SELECT 1 FROM presentations WHERE listener_id = ? AND practice = 1 AND "
+                               "answered_at IS NOT NULL", (listener_id,)))
+
+    def add_play(self, token: str, slot: str, position_s: float, seconds: float) -> None:
+        """Record that ``slot`` of a presentation played for ``seconds`` from ``position_s``.
+
+        Refused: an answered or unknown presentation, an unknown slot, a negative or non-finite time,
+        and more play time in all than has passed since the trial was shown (one slot sounds at a time).
+        """
+        seconds, position_s = float(seconds), float(position_s)
+        if not (math.isfinite(seconds) and math.isfinite(position_s)) or seconds <= 0 or position_s < 0:
+            raise BadInputError("a play report needs a positive duration and a position >= 0")
+        with self._transaction() as conn:
+            row = conn.execute("SELECT slots, shown_unix, answered_at FROM presentations WHERE token = ?",
+                               (str(token or ""),)).fetchone()
+            if row is None:
+                raise BadInputError("unknown or expired trial token; join the test again")
+            if row[2] is not None:
+                raise BadInputError("this trial is already answered")
+            if slot not in json.loads(row[0]):
+                raise BadInputError(f"this trial has no sample {slot!r}")
+            total = conn.execute("SELECT COALESCE(SUM(seconds), 0) FROM plays WHERE token = ?", (token,)).fetchone()[0]
+            if total + seconds > time.time() - row[1] + PLAY_SLACK_S:
+                raise BadInputError("more play time was reported than has passed since the trial was shown")
+            conn.execute("INSERT INTO plays (token, slot, position_s, seconds) VALUES (?, ?, ?, ?)",
+                         (token, slot, position_s, seconds))
+
+    def played(self, token: str) -> dict[str, float]:
+        """Seconds played per slot key of a presentation (slots never played are absent)."""
+        return {r[0]: float(r[1]) for r in self._read("SELECT slot, SUM(seconds) FROM plays WHERE token = ? "
+                                                      "GROUP BY slot", (token,))}
+
+    def answer_presentation(self, token: str, response: str, *, ratings: dict[str, float] | None = None,
+                            required_play_s: dict[str, float] | None = None) -> bool:
+        """Store the answer to a presentation in one transaction; False when the trial was already answered.
+
+        ``ratings`` maps slot keys to scores (MUSHRA). ``required_play_s`` gives, per slot key, the
+        seconds it must have been played; a shorter slot refuses the answer. A practice
+        presentation keeps its answer on itself and adds nothing to the results.
+        """
+        with self._transaction() as conn:
+            row = conn.execute("SELECT listener_id, trial_id, practice, slots, shown_unix, answered_at "
+                               "FROM presentations WHERE token = ?", (str(token or ""),)).fetchone()
+            if row is None:
+                raise BadInputError("unknown or expired trial token; join the test again")
+            listener_id, trial_id, practice, slots, shown_unix, answered_at = row
+            if answered_at is not None:
+                return False
+            slots = json.loads(slots)
+            played = {r[0]: float(r[1]) for r in conn.execute(
+                "SELECT slot, SUM(seconds) FROM plays WHERE token = ? GROUP BY slot", (token,))}
+            missing = [k for k, need in (required_play_s or {}).items() if played.get(k, 0.0) + 1e-6 < need]
+            if missing:
+                raise BadInputError(f"play every sample before answering (not yet played enough: {', '.join(missing)})")
+            answer_keys = [k for k in slots if k not in ("X", "R")]
+            if ratings is not None and set(ratings) != set(answer_keys):
+                raise BadInputError("rate every sample of the trial")
+            presented = [slots[k] for k in answer_keys]
+            by_stimulus = None if ratings is None else {slots[k]: v for k, v in ratings.items()}
+            conn.execute(f"UPDATE presentations SET answered_at = {_NOW}, response = ? WHERE token = ?",
+                         (json.dumps(response if ratings is None else ratings), token))
+            if practice:
+                stimuli = json.loads(conn.execute("SELECT stimuli FROM trials WHERE id = ?", (trial_id,)).fetchone()[0])
+                protocol, reference = conn.execute(
+                    "SELECT t.protocol, tr.reference FROM trials tr JOIN tests t ON t.id = tr.test_id WHERE tr.id = ?",
+                    (trial_id,)).fetchone()
+                check_answer(protocol, stimuli, presented, response, slots.get("X"), by_stimulus,
+                             hidden_reference=reference)
+                return True
+            return self._insert_answer(conn, listener_id, trial_id, presented, response, slots.get("X"), by_stimulus,
+                                       time.time() - shown_unix, played)
+
+
+def check_answer(protocol: str, stimuli: Sequence[int], presented: Sequence[int], response: str,
+                 x_stimulus: int | None, ratings: dict[int, float] | None, *, hidden_reference: int | None = None) -> None:
+    """Raise BadInputError unless the answer fits the trial and the protocol's rules.
+
+    MUSHRA: every presented stimulus rated, each rating a finite number in [0, 100], and at least
+    one rated 100 when ``hidden_reference`` (the stimulus that is also the open reference) is
+    among the rated ones (ITU-R BS.1534-3).
+    """
     if sorted(presented) != sorted(stimuli):
         raise BadInputError("the answer does not show the trial's stimuli")
     if response not in RESPONSES[protocol]:
@@ -404,5 +655,10 @@ def _check_answer(protocol: str, stimuli: list[int], presented: list[int], respo
     if protocol == "mushra":
         if ratings is None or sorted(int(k) for k in ratings) != sorted(presented):
             raise BadInputError("rate every sample of the trial")
-        if not all(0.0 <= float(v) <= 100.0 for v in ratings.values()):
+        values = list(ratings.values())
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+            raise BadInputError("every rating must be a number")
+        if not all(0.0 <= float(v) <= 100.0 for v in values):
             raise BadInputError("ratings must lie between 0 and 100")
+        if hidden_reference is not None and hidden_reference in presented and max(map(float, values)) < 100.0:
+            raise BadInputError("rate at least one sample 100: one of them is the reference itself")
