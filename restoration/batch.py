@@ -469,9 +469,11 @@ def _drive(source: Path, out: Path, settings: Settings, reference: Path | None, 
     from tqdm import tqdm
 
     resources = ray.cluster_resources()
-    gpus = int(resources.get("GPU", 0)) if neural else 0
-    count = workers or max(1, gpus or int(resources.get("CPU", 1)))
-    actor_class = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_restarts=2)(Worker)
+    cpus, gpus = resources.get("CPU", 1.0), (resources.get("GPU", 0.0) if neural else 0.0)
+    count = workers or max(1, int(gpus) or int(cpus))
+    # more workers than the cluster has CPUs (GPUs) share them, rather than wait forever to be placed
+    actor_class = ray.remote(num_cpus=min(1.0, cpus / count), num_gpus=min(1.0, gpus / count) if gpus else 0,
+                             max_restarts=2)(Worker)
     actors = [actor_class.remote(str(out.resolve()), settings) for _ in range(count)]
     load = {i: 0 for i in range(count)}
     pending: dict = {}  # object ref -> (job, actor index)

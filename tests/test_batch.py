@@ -114,8 +114,8 @@ def test_manifests_csv_and_jsonl(ray_cluster, tmp_path, music):
     jsonl = tmp_path / "list.jsonl"
     jsonl.write_text(json.dumps({"path": "clips/x.wav"}) + "\n{not json\n\n" + json.dumps("elsewhere.wav") + "\n")
     out = tmp_path / "out-jsonl"
-    summary = run_batch(jsonl, out, "passthrough", progress=False)
-    assert (summary.total, summary.ok, summary.errors) == (3, 2, 1)
+    summary = run_batch(jsonl, out, "passthrough", progress=False, workers=3)  # more workers than CPUs: shared
+    assert (summary.total, summary.ok, summary.errors, summary.workers) == (3, 2, 1, 3)
     with open(out / "results.csv") as handle:
         rows = list(csv.DictReader(handle))
     bad = [r for r in rows if r["status"] == "error"]
