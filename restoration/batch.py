@@ -19,6 +19,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -237,6 +238,9 @@ class Worker:
     def __init__(self, out: str, settings: Settings):
         self.out, self.settings = Path(out), settings
         warm_up(settings)
+
+    def ready(self) -> bool:
+        return True
 
     def process(self, job: Job) -> dict:
         return process(job, self.out, self.settings)
@@ -474,7 +478,15 @@ def _drive(source: Path, out: Path, settings: Settings, reference: Path | None, 
     # more workers than the cluster has CPUs (GPUs) share them, rather than wait forever to be placed
     actor_class = ray.remote(num_cpus=min(1.0, cpus / count), num_gpus=min(1.0, gpus / count) if gpus else 0,
                              max_restarts=2)(Worker)
+    started = time.perf_counter()  # wall time counts worker start and model loading
     actors = [actor_class.remote(str(out.resolve()), settings) for _ in range(count)]
+    try:
+        ray.get([actor.ready.remote() for actor in actors])
+    except RayError as exc:  # e.g. the package is not installed on the cluster's nodes
+        for actor in actors:
+            ray.kill(actor)
+        raise RestorationError(f"Ray workers could not start ({root_cause(exc)}); every node needs this "
+                               "package and its [batch] extra, with the same Python") from None
     load = {i: 0 for i in range(count)}
     pending: dict = {}  # object ref -> (job, actor index)
     seen: set[str] = set()
@@ -482,7 +494,6 @@ def _drive(source: Path, out: Path, settings: Settings, reference: Path | None, 
     columns = settings.columns()
     table = ResultsTable(out, columns)
     bar = tqdm(total=total, unit="file", desc=settings.method, disable=not progress or None, dynamic_ncols=True)
-    started = time.perf_counter()
 
     def record(row: dict) -> None:
         status = row["status"]
@@ -543,6 +554,14 @@ def _drive(source: Path, out: Path, settings: Settings, reference: Path | None, 
     if summary.skipped:
         log(f"resumed: {summary.skipped} of {summary.total} outputs were already complete and were skipped")
     return summary
+
+
+def root_cause(exc: BaseException) -> str:
+    """The innermost ``SomethingError: message`` line of a Ray error's traceback text (colour codes removed)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if re.match(r"^[\w.]*(Error|Exception)\b", line)]
+    return (errors or lines or [type(exc).__name__])[-1]
 
 
 # ---------------------------------------------------------------------------------------------

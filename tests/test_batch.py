@@ -190,3 +190,14 @@ def test_missing_ray_is_a_one_line_error(tmp_path, folder, monkeypatch, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: restoration batch needs ray: pip install") and "\n" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_root_cause_names_the_innermost_error():
+    from restoration.batch import root_cause
+
+    exc = RuntimeError("The actor died because of an error raised in its creation task, \x1b[36mray::Worker.__init__()"
+                       "\x1b[39m (pid=1)\nray.exceptions.RaySystemError: System error: No module named 'restoration'\n"
+                       "traceback: Traceback (most recent call last):\n  File \"x.py\", line 1\n"
+                       "ModuleNotFoundError: No module named 'restoration'\n")
+    assert root_cause(exc) == "ModuleNotFoundError: No module named 'restoration'"
+    assert root_cause(RuntimeError("")) == "RuntimeError"
