@@ -419,7 +419,8 @@ def start_ray(address: str | None = None, **options) -> None:
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, saved["PYTHONPATH"]) if p)
         os.environ.setdefault("RAY_worker_niceness", "0")
     try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="warning",
+        # "local": always a new instance here, never one that happens to run on this machine
+        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, logging_level="warning",
                  configure_logging=True, **options)
     except Exception as exc:  # a wrong address or a cluster that is down
         raise BadInputError(f"cannot start or reach Ray{' at ' + address if address else ''}: "
