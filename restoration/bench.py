@@ -277,6 +277,21 @@ def _cell(row: dict | None, digits: int) -> str:
     return f"{row['mean']:.{digits}f} [{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
 
 
+#: Everything from this line on in an existing report is kept when the benchmark rewrites it
+#: (sections measured by other scripts, e.g. the app's compare speed from scripts/measure_compare.py).
+KEEP_MARKER = "<!-- kept by restoration bench: sections below come from other scripts -->"
+
+
+def kept_sections(path: Path) -> str:
+    """The part of an existing report at ``path`` from :data:`KEEP_MARKER` on ('' when none)."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return ""
+    at = text.find(KEEP_MARKER)
+    return "" if at < 0 else "\n" + text[at:]
+
+
 def render_markdown(results: dict, rows: list[dict]) -> str:
     """The report: setup, quality table with 95 % intervals, do-no-harm, real clips, speed, skips."""
     index = {(r["method"], r["section"], r["metric"]): r for r in rows}
@@ -470,7 +485,7 @@ def run(args: argparse.Namespace) -> int:
     (out / "results.json").write_text(json.dumps(_finite({**results, "summary": rows}), indent=1))
     write_csv(out / "results.csv", rows)
     markdown = Path(args.markdown) if args.markdown else out / "benchmark.md"
-    markdown.write_text(render_markdown(results, rows))
+    markdown.write_text(render_markdown(results, rows) + kept_sections(markdown))
     print(f"wrote {out / 'results.json'}, {out / 'results.csv'}, {markdown}")
     if builtin:
         print(f"built-in synthetic clips only; the full benchmark needs the corpus: {CORPUS_HINT}")

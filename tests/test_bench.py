@@ -113,3 +113,15 @@ def test_quick_without_corpus_runs_on_builtin_clips(tmp_path, monkeypatch, capsy
     assert int(lsd["n"]) == 5 and float(lsd["ci_low"]) < float(lsd["mean"]) < float(lsd["ci_high"])
     md = (tmp_path / "out" / "benchmark.md").read_text()
     assert "not the benchmark" in md and "| passthrough | " in md
+
+
+def test_rewritten_report_keeps_sections_after_the_marker(tmp_path):
+    from restoration.bench import KEEP_MARKER, kept_sections
+
+    report = tmp_path / "benchmark.md"
+    assert kept_sections(report) == ""  # no report yet
+    report.write_text("# Benchmark\n\nold table\n")
+    assert kept_sections(report) == ""  # nothing marked to keep
+    report.write_text(f"# Benchmark\n\nold table\n\n{KEEP_MARKER}\n\n## App speed\n\n| 0.95 s |\n")
+    kept = kept_sections(report)
+    assert kept.startswith("\n" + KEEP_MARKER) and "| 0.95 s |" in kept and "old table" not in kept
