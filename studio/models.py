@@ -122,7 +122,7 @@ def check_restore(method: str, params: dict) -> None:
             name = str(mine.get("model", stage.param("model").default))
             require("demucs", demucs_ready(name, mine.get("repo", "")), name, [])
         if stage.name == "unet" and not unet_ready(str(mine.get("checkpoint", ""))):
-            raise MissingModelError("the U-Net weights are missing on this server (checkpoints/unet/model.safetensors)")
+            raise MissingModelError("the U-Net weights are missing on this server (restoration/data/unet/model.safetensors)")
 
 
 def ready_demucs(catalog: ModelCatalog) -> list[str]:

@@ -4,7 +4,7 @@ The run folder (``--out``) holds ``state.pt`` (model + optimizer + data state, f
 never shipped), ``log.jsonl`` (one JSON object per logged step or validation), and ``best/`` — the
 checkpoint (``model.safetensors`` + ``config.json``) with the lowest validation LSD above 16 kHz on
 the real recordings of ``--data/real`` degraded by the simulator. Copy ``best/`` to
-``checkpoints/unet/`` to ship it. Torch is imported inside the functions, so the CLI starts fast.
+``restoration/data/unet/`` (``checkpoint.DEFAULT_CHECKPOINT``) to ship it. Torch is imported inside the functions, so the CLI starts fast.
 """
 
 from __future__ import annotations
