@@ -10,10 +10,10 @@ from .audio import from_pcm, load_audio, resample, save_audio, to_pcm16
 from .errors import (BadInputError, BadParameterError, CheckpointError, MissingModelError,
                      RestorationError, UnknownMethodError)
 from .pipeline import RestoreReport, restore, restore_file
-from .registry import Method, Param, get_method, list_methods, parse_chain
+from .registry import Method, Param, get_method, list_methods, parse_chain, suggested_chains
 
 __all__ = [
     "BadInputError", "BadParameterError", "CheckpointError", "Method", "MissingModelError", "Param",
     "RestorationError", "RestoreReport", "UnknownMethodError", "from_pcm", "get_method", "list_methods",
-    "load_audio", "parse_chain", "resample", "restore", "restore_file", "save_audio", "to_pcm16",
+    "load_audio", "parse_chain", "resample", "restore", "restore_file", "save_audio", "suggested_chains", "to_pcm16",
 ]

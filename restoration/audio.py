@@ -27,7 +27,9 @@ MIN_SAMPLE_RATE = 8000
 MAX_SAMPLE_RATE = 384000
 
 #: File suffix -> soundfile format for writing.
-WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
+WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".mp3": "MP3"}
+#: Sample rates an MP3 file can have (MPEG-1 and MPEG-2 layer III), Hz.
+MP3_RATES = (16000, 22050, 24000, 32000, 44100, 48000)
 #: Name used on the command line and in the app -> soundfile subtype.
 SUBTYPES = {"pcm16": "PCM_16", "pcm24": "PCM_24", "float": "FLOAT"}
 
@@ -168,10 +170,10 @@ def save_audio(
     subtype: str = "pcm16",
     source: str | os.PathLike | None = None,
 ) -> Path:
-    """Write ``y`` (``(channels, samples)`` or ``(samples,)``) as WAV or FLAC, chosen by suffix.
+    """Write ``y`` (``(channels, samples)`` or ``(samples,)``) as WAV, FLAC or MP3, chosen by suffix.
 
-    ``subtype`` is ``pcm16``, ``pcm24`` or ``float`` (WAV only). The file is written to a temporary
-    name beside ``path`` and renamed, so a failure never leaves a half-written file. ``source`` is
+    ``subtype`` is ``pcm16``, ``pcm24`` or ``float`` (WAV only); MP3 ignores it (layer III).
+    The file is written to a temporary name beside ``path`` and renamed, so a failure never leaves a half-written file. ``source`` is
     the input file: writing over it is refused.
     """
     path = Path(path)
@@ -179,11 +181,13 @@ def save_audio(
         raise OutputError(f"output path is a folder, not a file: {path}")
     fmt = WRITE_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise BadInputError(f"cannot write {path.suffix or 'a file without suffix'}: use .wav or .flac")
+        raise BadInputError(f"cannot write {path.suffix or 'a file without suffix'}: use .wav, .flac or .mp3")
     if subtype not in SUBTYPES:
         raise BadInputError(f"unknown sample format {subtype!r}; choose from {', '.join(SUBTYPES)}")
     if fmt == "FLAC" and subtype == "float":
         raise BadInputError("FLAC cannot hold float samples; use pcm16 or pcm24")
+    if fmt == "MP3" and int(sr) not in MP3_RATES:
+        raise BadInputError(f"MP3 cannot hold {sr} Hz audio; rates: {', '.join(map(str, MP3_RATES))}")
     if source is not None and same_file(path, source):
         raise BadInputError(f"refusing to overwrite the input file {path}")
     y = as_channels_first(y)
@@ -196,7 +200,7 @@ def save_audio(
     try:
         fd, tmp = tempfile.mkstemp(suffix=path.suffix, prefix=".out.", dir=path.parent)
         os.close(fd)
-        sf.write(tmp, y.T, sr, format=fmt, subtype=SUBTYPES[subtype])
+        sf.write(tmp, y.T, sr, format=fmt, subtype="MPEG_LAYER_III" if fmt == "MP3" else SUBTYPES[subtype])
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; an output file gets the usual mode
         os.replace(tmp, path)
     except (OSError, sf.LibsndfileError) as exc:

@@ -23,7 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -64,10 +65,21 @@ class Plan:
     seconds: float
     max_real: int | None
     visqol: bool = True
+    overlap: bool = False  # run the next method while scoring the last one (faster; speeds less clean)
 
 
-QUICK = Plan(per_folder=2, seconds=3.0, max_real=2)
+QUICK = Plan(per_folder=2, seconds=3.0, max_real=2, overlap=True)
 FULL = Plan(per_folder=6, seconds=10.0, max_real=None)
+#: ``--quick`` without a corpus: this many synthetic clips (:func:`restoration.synth.make_music`).
+BUILTIN_CLIPS = 5
+BUILTIN_SECONDS = 2.0
+BUILTIN_FOLDER = "built-in-synthetic"
+#: Fewer clips than this get a mean but no confidence interval (too few for one to mean much).
+MIN_INTERVAL_CLIPS = 5
+CORPUS_HINT = "python -m restoration.corpus --out data/corpus"
+BUILTIN_NOTICE = (f"No corpus found ({', '.join(DEFAULT_CLEAN)}): running the quick benchmark on {BUILTIN_CLIPS} "
+                  f"built-in synthetic clips. This is a smoke test of every method, not the benchmark; "
+                  f"the full benchmark needs the corpus: {CORPUS_HINT}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,8 +104,24 @@ def select_clean(folders: list[str], *, per_folder: int, seconds: float) -> list
             chosen.append((f"{Path(folder).name}/{files[index].stem}", y[:, start:start + n]))
     if not chosen:
         raise BadInputError(f"no clean clips ({', '.join(AUDIO_SUFFIXES)}) in {', '.join(folders)}; "
-                            "build the corpus first: python -m restoration.corpus --out data/corpus")
+                            f"build the corpus first: {CORPUS_HINT}")
     return chosen
+
+
+def has_audio(folders) -> bool:
+    """Whether any of ``folders`` holds an audio file."""
+    return any(p.suffix.lower() in AUDIO_SUFFIXES for f in folders if Path(f).is_dir() for p in Path(f).iterdir())
+
+
+def write_builtin_clips(folder: Path, *, count: int, seconds: float) -> Path:
+    """Write ``count`` synthetic 48 kHz stereo clips of ``seconds`` (fixed seeds) as FLAC into ``folder``."""
+    from .audio import save_audio
+    from .synth import make_music
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for seed in range(count):
+        save_audio(folder / f"synth{seed}.flac", make_music(CLEAN_SR, seconds, 2, seed=seed), CLEAN_SR, subtype="pcm24")
+    return folder
 
 
 def select_real(folder: str | None, limit: int | None) -> list[tuple[str, np.ndarray, int]]:
@@ -123,6 +151,8 @@ def run_method(name: str, inputs: dict[str, tuple[np.ndarray, int]], workdir: Pa
     src, dst = workdir / f"{name}.in.npz", workdir / f"{name}.out.npz"
     np.savez(src, **{f"y:{k}": y for k, (y, _) in inputs.items()}, **{f"sr:{k}": np.int64(sr) for k, (_, sr) in inputs.items()})
     env = dict(os.environ, HF_HUB_OFFLINE=os.environ.get("HF_HUB_OFFLINE", "1"))
+    package_root = str(Path(__file__).resolve().parents[1])  # the child imports this copy, from any folder
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     proc = subprocess.run([sys.executable, "-m", "restoration.bench", "--worker", name, str(src), str(dst)],
                           capture_output=True, text=True, env=env)
     src.unlink(missing_ok=True)
@@ -220,6 +250,8 @@ def summarize(results: dict) -> list[dict]:
                     per_metric.setdefault(metric, []).append(value)
             for metric, values in per_metric.items():
                 mean, low, high, n = mean_ci(values)
+                if n < MIN_INTERVAL_CLIPS:
+                    low = high = math.nan
                 rows.append({"method": method, "section": section, "metric": metric, "mean": mean,
                              "ci_low": low, "ci_high": high, "n": n})
         for metric in ("rtf", "first_call_s", "peak_mb"):
@@ -245,6 +277,21 @@ def _cell(row: dict | None, digits: int) -> str:
     return f"{row['mean']:.{digits}f} [{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
 
 
+#: Everything from this line on in an existing report is kept when the benchmark rewrites it
+#: (sections measured by other scripts, e.g. the app's compare speed from scripts/measure_compare.py).
+KEEP_MARKER = "<!-- kept by restoration bench: sections below come from other scripts -->"
+
+
+def kept_sections(path: Path) -> str:
+    """The part of an existing report at ``path`` from :data:`KEEP_MARKER` on ('' when none)."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return ""
+    at = text.find(KEEP_MARKER)
+    return "" if at < 0 else "\n" + text[at:]
+
+
 def render_markdown(results: dict, rows: list[dict]) -> str:
     """The report: setup, quality table with 95 % intervals, do-no-harm, real clips, speed, skips."""
     index = {(r["method"], r["section"], r["metric"]): r for r in rows}
@@ -258,7 +305,8 @@ def render_markdown(results: dict, rows: list[dict]) -> str:
         f"({', '.join(results['clean_folders'])}), degraded by `restoration.degrade.degrade` with seeds "
         f"{results['seeds'][0]}..{results['seeds'][-1]} (codecs drawn: {results['codecs']}); "
         f"{len(results['real_clips'])} real MusicGen clips.", "",
-        "Cells: mean [95 % t-interval] over clips. Arrows: ↑ higher is better, ↓ lower is better. "
+        *([f"**{BUILTIN_NOTICE}**", ""] if results.get("builtin") else []),
+        f"Cells: mean [95 % t-interval] over clips (the mean alone over fewer than {MIN_INTERVAL_CLIPS} clips). Arrows: ↑ higher is better, ↓ lower is better. "
         "LSD >16 kHz compares the band the 32 kHz input lacks (methods that keep 32 kHz score the empty band).", "",
         "## Restoring simulated MusicGen degradation (reference: the clean clip)", "",
         "| method | " + " | ".join(f"{title} {'↑' if up else '↓'}" for title, up in REFERENCE_METRICS.values()) + " |",
@@ -322,10 +370,17 @@ def run_benchmark(*, clean_folders: list[str], real_folder: str | None, methods:
     inputs |= {f"real:{n}": (y, sr) for n, y, sr in real}
     reference = dict(clean)
     results: dict = {"methods": {}}
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        for name in [FLOOR, *methods]:
+    names = [FLOOR, *methods]
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp, ThreadPoolExecutor(max_workers=1) as runner:
+        # the same inputs for all: comparable peak memory. With plan.overlap the next method's process
+        # runs while this one is scored (on another core); otherwise one thing at a time (clean speeds).
+        upcoming = runner.submit(run_method, names[0], inputs, Path(tmp))
+        for index, name in enumerate(names):
             started = time.perf_counter()
-            report = run_method(name, inputs, Path(tmp))  # the same inputs for all: comparable peak memory
+            report = upcoming.result()
+            following = names[index + 1] if index + 1 < len(names) else None
+            if following and plan.overlap:
+                upcoming = runner.submit(run_method, following, inputs, Path(tmp))
             res = {"status": report["status"], "reason": report.get("reason", "")}
             if report["status"] == "ok":
                 res.update(_speed(report, degraded))
@@ -338,6 +393,8 @@ def run_benchmark(*, clean_folders: list[str], real_folder: str | None, methods:
                     res["real"] = {n: no_reference_values(*outs[f"real:{n}"]) for n, _, _ in real}
             results["methods"][name] = res
             log(f"{name}: {res['status']} {res['reason']} ({time.perf_counter() - started:.0f} s)")
+            if following and not plan.overlap:
+                upcoming = runner.submit(run_method, following, inputs, Path(tmp))
     codecs: dict[str, int] = {}
     for p in params:
         label = p.codec + (f"+rvq{p.rvq_stages}" if p.rvq_stages and p.codec != "rvq" else "")
@@ -401,23 +458,37 @@ def run(args: argparse.Namespace) -> int:
     from .registry import get_method, list_methods
 
     plan = QUICK if args.quick else FULL
-    plan = Plan(per_folder=args.clips or plan.per_folder, seconds=args.seconds or plan.seconds,
-                max_real=plan.max_real, visqol=not args.no_visqol)
+    plan = replace(plan, per_folder=args.clips or plan.per_folder, seconds=args.seconds or plan.seconds,
+                   visqol=not args.no_visqol)
     if plan.per_folder < 1 or plan.seconds < 1.0:
         raise BadInputError("--clips must be at least 1 and --seconds at least 1")
     methods = [get_method(m).name for m in args.methods] if args.methods else [m.name for m in list_methods()]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results = run_benchmark(clean_folders=args.clean or list(DEFAULT_CLEAN), real_folder=args.real, methods=methods,
-                            plan=plan, seed=args.seed, codec=args.codec,
-                            log=lambda s: print(s, file=sys.stderr, flush=True))
+    builtin = args.quick and not args.clean and not has_audio(DEFAULT_CLEAN)
+    with tempfile.TemporaryDirectory(prefix="bench-clips-") as tmp:
+        if builtin:
+            print(BUILTIN_NOTICE, file=sys.stderr, flush=True)
+            plan = replace(plan, per_folder=args.clips or BUILTIN_CLIPS, seconds=args.seconds or BUILTIN_SECONDS)
+            clean_folders = [str(write_builtin_clips(Path(tmp) / BUILTIN_FOLDER, count=plan.per_folder,
+                                                     seconds=plan.seconds))]
+        else:
+            clean_folders = args.clean or list(DEFAULT_CLEAN)
+        results = run_benchmark(clean_folders=clean_folders, real_folder=args.real, methods=methods,
+                                plan=plan, seed=args.seed, codec=args.codec,
+                                log=lambda s: print(s, file=sys.stderr, flush=True))
+    results["builtin"] = builtin
+    if builtin:
+        results["clean_folders"] = [f"{BUILTIN_FOLDER} (restoration.synth.make_music, seeds 0..{plan.per_folder - 1})"]
     results["command"] = "python -m restoration bench " + " ".join(_argv(args))
     rows = summarize(results)
     (out / "results.json").write_text(json.dumps(_finite({**results, "summary": rows}), indent=1))
     write_csv(out / "results.csv", rows)
     markdown = Path(args.markdown) if args.markdown else out / "benchmark.md"
-    markdown.write_text(render_markdown(results, rows))
+    markdown.write_text(render_markdown(results, rows) + kept_sections(markdown))
     print(f"wrote {out / 'results.json'}, {out / 'results.csv'}, {markdown}")
+    if builtin:
+        print(f"built-in synthetic clips only; the full benchmark needs the corpus: {CORPUS_HINT}")
     return 0
 
 

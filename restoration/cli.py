@@ -1,4 +1,4 @@
-"""Command line: ``python -m restoration {methods,restore,analyze,degrade,bench,train}``.
+"""Command line: ``python -m restoration {methods,restore,analyze,degrade,bench,train,batch}``.
 
 Every user error is one line on stderr and exit status 2; no traceback, no output file left.
 """
@@ -20,6 +20,7 @@ DELEGATED = {
     "degrade": ("restoration.degrade", "simulate MusicGen-like degradation of clean audio"),
     "bench": ("restoration.bench", "benchmark every method on clean/degraded pairs"),
     "train": ("restoration.training.train", "train the spectral U-Net"),
+    "batch": ("restoration.batch", "restore a folder or manifest of files on Ray, resumably"),
 }
 
 

@@ -26,13 +26,18 @@ def restore(y: np.ndarray, sr: int, method: str, params: dict[str, Any] | None =
     ``method`` is a registered name or a chain ``"a+b"``; ``params`` maps names (or
     ``"method.name"`` in a chain) to values. Returns ``(output, output_rate)``; the output has the
     input's channels, is finite, and is scaled down only where it would clip and the input did not.
-    ``sample_rate`` resamples the final output. ``progress(done, total)`` counts in thousandths.
+    ``sample_rate`` resamples the final output. A frequency parameter above the Nyquist
+    frequency of its stage's input raises :class:`BadParameterError`. ``progress(done, total)`` counts in thousandths.
     """
     chain = parse_chain(method)
     stage_params = [m.resolve(p) for m, p in zip(chain, split_params(chain, params))]
     if sample_rate:
         check_rate(sample_rate, what="the output sample rate")
     y = check_signal(y, sr)
+    rate = int(sr)
+    for stage, values in zip(chain, stage_params):  # refuse before any stage runs
+        stage.check_rate(values, rate)
+        rate = stage.output_rate(rate, values)
     peak_in = float(np.max(np.abs(y)))
     out, rate = y, int(sr)
     for index, (stage, values) in enumerate(zip(chain, stage_params)):

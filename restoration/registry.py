@@ -30,6 +30,8 @@ class Param:
     low: float | None = None
     high: float | None = None
     choices: tuple = ()
+    #: a frequency that must not exceed the input's Nyquist frequency (``sr / 2``)
+    below_nyquist: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in PARAM_KINDS:
@@ -69,6 +71,20 @@ class Param:
             raise BadParameterError(f"{where} must be within [{self.low}, {self.high}], got {value}")
         return value
 
+    def high_for_rate(self, sr: int) -> float | None:
+        """The largest value allowed for input at ``sr`` Hz: ``high``, or the Nyquist frequency when lower."""
+        if self.below_nyquist and self.high is not None:
+            return min(float(self.high), sr / 2.0)
+        return self.high
+
+    def check_rate(self, value: Any, sr: int, *, method: str = "") -> None:
+        """Refuse a frequency above the Nyquist frequency of ``sr`` (a :class:`BadParameterError`)."""
+        high = self.high_for_rate(sr)
+        if self.below_nyquist and high is not None and value > high:
+            where = f"{method}.{self.name}" if method else self.name
+            raise BadParameterError(f"{where} = {value:g} Hz is above the Nyquist frequency of the {sr} Hz input "
+                                    f"({sr / 2:g} Hz); choose at most {high:g}")
+
 
 @dataclass(frozen=True)
 class Method:
@@ -98,6 +114,12 @@ class Method:
         for name, value in (params or {}).items():
             values[name] = self.param(name).coerce(value, method=self.name)
         return values
+
+    def check_rate(self, values: dict[str, Any], sr: int) -> None:
+        """Refuse resolved ``values`` that do not fit input at ``sr`` Hz (a frequency above Nyquist)."""
+        for param in self.params:
+            if param.name in values:
+                param.check_rate(values[param.name], sr, method=self.name)
 
     def output_rate(self, sr: int, params: dict[str, Any] | None = None) -> int:
         """Sample rate of this method's output for input rate ``sr``."""
@@ -146,6 +168,21 @@ def parse_chain(spec: str) -> list[Method]:
     return [get_method(n) for n in names]
 
 
+#: Chains worth offering next to the single methods: (chain, what it does).
+SUGGESTED_CHAINS = (
+    ("spectral_gating+sbr", "denoise the high band, then extend the bandwidth (DSP)"),
+    ("spectral_gating+unet", "denoise the high band, then the trained U-Net"),
+    ("mcra_wiener+sbr", "MCRA/Wiener denoising, then bandwidth extension (DSP)"),
+    ("demucs+unet", "Demucs remix, then the trained U-Net"),
+)
+
+
+def suggested_chains() -> list[tuple[str, str]]:
+    """``(chain, description)`` of the useful chains whose methods are all registered."""
+    return [(chain, text) for chain, text in SUGGESTED_CHAINS
+            if all(name in _METHODS for name in chain.split("+"))]
+
+
 def split_params(chain: list[Method], params: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Distribute ``params`` over a chain: ``"method.key"`` targets one stage; a bare ``"key"``
     goes to the single stage that has it (ambiguous or unknown keys raise)."""
@@ -188,7 +225,7 @@ register(Method(
     description="noisereduce spectral gating of the band above band_hz (hiss and codec noise).",
     target="restoration.dsp.gating:spectral_gating",
     params=(
-        Param("band_hz", "float", 6000.0, _BAND_HELP, 0.0, 24000.0),
+        Param("band_hz", "float", 6000.0, _BAND_HELP, 0.0, 24000.0, below_nyquist=True),
         Param("stationary", "bool", False, "stationary noise profile instead of a time-varying one"),
         Param("prop_decrease", "float", 0.7, "fraction of the noise removed (1 = all)", 0.0, 1.0),
         Param("time_constant_s", "float", 2.0, "time constant of the non-stationary noise estimate, seconds", 0.05, 5.0),
@@ -201,7 +238,7 @@ register(Method(
     description="High-band magnitude spectral subtraction with a noise profile from the quietest frames.",
     target="restoration.dsp.subtraction:spectral_subtraction",
     params=(
-        Param("band_hz", "float", 6000.0, _BAND_HELP, 0.0, 24000.0),
+        Param("band_hz", "float", 6000.0, _BAND_HELP, 0.0, 24000.0, below_nyquist=True),
         Param("alpha", "float", 1.2, "over-subtraction factor", 0.0, 10.0),
         Param("beta", "float", 0.04, "spectral floor as a fraction of the input magnitude", 0.0, 1.0),
         Param("quiet_fraction", "float", 0.2, "fraction of frames (lowest RMS) that form the noise profile", 0.01, 1.0),
@@ -213,7 +250,7 @@ register(Method(
     description="MCRA noise tracking (Cohen & Berdugo 2002) with a decision-directed Wiener gain.",
     target="restoration.dsp.mcra:mcra_wiener",
     params=(
-        Param("band_hz", "float", 6000.0, _BAND_HELP, 0.0, 24000.0),
+        Param("band_hz", "float", 6000.0, _BAND_HELP, 0.0, 24000.0, below_nyquist=True),
         Param("gain_floor_db", "float", -25.0, "lowest gain applied, dB", -80.0, 0.0),
         Param("window_s", "float", 1.5, "length of the minimum-search window, seconds", 0.2, 10.0),
         Param("dd_alpha", "float", 0.98, "decision-directed a-priori SNR smoothing", 0.0, 0.999),
@@ -227,7 +264,7 @@ register(Method(
     target="restoration.dsp.sbr:sbr",
     output_sr=48000,
     params=(
-        Param("cutoff_hz", "float", 0.0, "cutoff of the input in Hz (0 = detect it)", 0.0, 24000.0),
+        Param("cutoff_hz", "float", 0.0, "cutoff of the input in Hz (0 = detect it)", 0.0, 24000.0, below_nyquist=True),
         Param("decay_db_per_khz", "float", 1.5, "extra attenuation of the replicated band per kHz above the cutoff", 0.0, 12.0),
         Param("level_db", "float", 0.0, "gain of the replicated band relative to the extrapolated envelope, dB", -24.0, 12.0),
     ),

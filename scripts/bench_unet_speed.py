@@ -1,6 +1,6 @@
 """Speed and memory of the ``unet`` method against the targets of issue 11, on this machine's CPU.
 
-    python scripts/bench_unet_speed.py [--checkpoint checkpoints/unet] [--threads 2] [--minutes 10]
+    python scripts/bench_unet_speed.py [--checkpoint restoration/data/unet] [--threads 2] [--minutes 10]
 
 Measures, each in its own fresh process where start-up matters:
 
@@ -105,7 +105,7 @@ def peak_rss_gb(method: str, checkpoint: str, minutes: float, threads: int, fold
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "unet"))
+    parser.add_argument("--checkpoint", default=str(ROOT / "restoration" / "data" / "unet"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--minutes", type=float, default=10.0)
     args = parser.parse_args()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the project needs on a fresh Debian/Ubuntu machine.
-#   bash scripts/install.sh          # the app and the library
-#   bash scripts/install.sh --dev    # plus what the tests need (pytest, playwright, chromium, fluidsynth)
+#   bash scripts/install.sh          # the library, the `restoration` command and the app
+#   bash scripts/install.sh --dev    # plus training, batch (Ray) and the tests (pytest, playwright, chromium, fluidsynth)
+# The project is installed in editable mode (pip install -e), so the checkout stays the source.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,8 +29,6 @@ python3 -m pip install -q --upgrade pip
 # elsewhere it is the regular PyPI wheel (CUDA on Linux). An installed torch >= 2.2 is kept.
 python3 -c "import torch, sys; sys.exit(0 if tuple(map(int, torch.__version__.split('+')[0].split('.')[:2])) >= (2, 2) else 1)" 2>/dev/null \
   || python3 -m pip install -q "torch==2.13.0"
-if [ "$dev" = 1 ]; then
-  python3 -m pip install -q -r requirements-dev.txt
-else
-  python3 -m pip install -q -r requirements.txt
-fi
+extras="app"
+[ "$dev" = 1 ] && extras="app,train,batch,dev"
+python3 -m pip install -q -e ".[$extras]"

@@ -1,6 +1,6 @@
 """Turn a U-Net evaluation report into the tables of docs/unet.md and check the issue's quality targets.
 
-    python -m restoration train --evaluate checkpoints/unet --val-clips 43 --visqol --report bench-out/unet-eval.json
+    python -m restoration train --evaluate restoration/data/unet --val-clips 43 --visqol --report bench-out/unet-eval.json
     python scripts/unet_targets.py bench-out/unet-eval.json
 
 Targets (issue 11), on held-out real recordings: ViSQOL >= sbr + 0.15 and >= passthrough + 0.4 in

@@ -30,6 +30,7 @@ from restoration.listening import (PROTOCOLS, ListeningService, ListeningStore, 
                                    summarize)
 from restoration.listening.render import DEFAULT_LUFS, DEFAULT_SECONDS
 from studio.guard import ScratchFolder, Throttle, client_id, handled, scrub
+from studio.sync_player import sync_player_head
 
 STATIC = Path(__file__).resolve().parent / "static"
 _INTRO = ("Pick a test and enter your name (any nickname). You get one trial at a time in one player: all "
@@ -259,15 +260,16 @@ def add_components(handlers: ListeningHandlers, warning: str | None = None) -> N
 
 
 def trial_player(h: ListeningHandlers) -> gr.HTML:
-    """The synchronized trial player: its script and style are ``studio/static/trial_player.js/.css``;
-    the script reports plays through the server function ``played``."""
+    """The synchronized trial player: its script and style are ``studio/static/trial_player.js/.css``
+    (a UI over the shared engine ``static/sync_player.js``, see :mod:`studio.sync_player`); the script
+    reports plays through the server function ``played``."""
 
     def played(report: dict) -> dict:
         return h.played_from_player(report)
 
     return gr.HTML(value=None, html_template='<div class="tp"></div>',
                    css_template=(STATIC / "trial_player.css").read_text(encoding="utf-8"),
-                   js_on_load=(STATIC / "trial_player.js").read_text(encoding="utf-8"),
+                   js_on_load=(STATIC / "trial_player.js").read_text(encoding="utf-8"), head=sync_player_head(),
                    server_functions=[played], elem_id="trial-player", label="Trial")
 
 

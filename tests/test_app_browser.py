@@ -1,4 +1,6 @@
-"""The app in headless Chromium: upload, pick a method, restore, compare, switch A/B, and see errors."""
+"""The Studio tab in headless Chromium: restore and compare, the A/B player (keys, loop, loudness at
+once), errors shown whole, a failed restore clearing the comparison, A/B of two history results,
+and a phone-width layout. Screenshots go to the test's tmp folder."""
 
 import re
 from pathlib import Path
@@ -26,70 +28,187 @@ def app_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=30_000)  # server round trips on a loaded 2-core machine
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         yield browser
         browser.close()
 
 
-def open_studio(browser, url):
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+def open_studio(browser, url, width=1280, height=900):
+    page = browser.new_page(viewport={"width": width, "height": height})
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(url)
     page.wait_for_selector("#restore-button")
     return page
 
 
-def restore(page, method):
+def load_clip(page):
     page.set_input_files("#original-audio input[type=file]", str(CLIP))
     page.wait_for_selector("#original-audio audio, #original-audio .waveform-container", state="attached")
-    page.locator("#method input").click()
-    page.get_by_role("option", name=method, exact=True).click()
+
+
+def choose_method(page, method):
+    field = page.locator("#method input")
+    field.click()
+    field.fill(method)
+    options = page.get_by_role("option", name=method, exact=True)
+    if options.count():
+        options.first.click()
+    else:  # a chain of its own: typed, then confirmed
+        field.press("Enter")
+
+
+def pick(page, dropdown, label):
+    """Choose the option of ``dropdown`` (a CSS selector) whose label starts with ``label``."""
+    page.locator(f"{dropdown} input").click()
+    page.locator(f'[role=option][aria-label^="{label}"]:visible').first.click(timeout=20_000)
+
+
+def restore(page, method):
+    choose_method(page, method)
     page.click("#restore-button")
 
 
-def test_restore_compare_and_switch(browser, app_url, tmp_path):
+def wait_ready(page, caption):
     from playwright.sync_api import expect
 
-    page = open_studio(browser, app_url)
+    expect(page.locator("#ab-player .ab-caption")).to_contain_text(caption, timeout=TIMEOUT_MS)
+    expect(page.locator("#ab-player .ab")).to_have_attribute("data-ready", "true", timeout=TIMEOUT_MS)
+
+
+def restored_with_sbr(browser, url):
+    """A fresh Studio page whose clip has been restored with sbr and compared."""
+    page = open_studio(browser, url)
+    load_clip(page)
     restore(page, "sbr")
-    ab = page.locator("#ab-player .ab")
-    expect(ab).to_have_attribute("data-ready", "true", timeout=TIMEOUT_MS)
+    wait_ready(page, "#1 sbr")
+    return page
+
+
+def test_restore_compare_and_the_ab_player(browser, app_url, tmp_path):
+    from playwright.sync_api import expect
+
+    page = restored_with_sbr(browser, app_url)
     expect(page.locator("#restore-report")).to_contain_text("32000 Hz → 48000 Hz")
-    expect(page.locator("#restored-audio")).to_contain_text("0:06")
+    expect(page.locator("#compare-title")).to_contain_text("#1 sbr")
     for plot in ("#spectrograms", "#difference", "#psd"):
         expect(page.locator(f"{plot} img")).to_have_attribute("src", re.compile(r"\.png$"))
     metrics = page.locator("#metrics")
-    for name in ("lufs", "cutoff_hz", "logmel_original_vs_restored"):
-        expect(metrics).to_contain_text(name)
-    expect(page.locator("#ab-player .ab-note")).to_contain_text("LUFS")
+    expect(metrics).to_contain_text("bandwidth (effective cutoff), kHz, ↑ higher is better")
+    expect(metrics).to_contain_text("✓ better")  # 15 kHz -> 24 kHz
+    expect(metrics).to_contain_text("needs a reference")
+    expect(metrics).not_to_contain_text("measuring…", timeout=TIMEOUT_MS)  # the detailed metrics arrived
+    expect(page.locator("#download a")).to_have_attribute("href", re.compile(r"/train_tune\.sbr\.wav$"),
+                                                          timeout=TIMEOUT_MS)
 
-    page.click("#ab-player .ab-play")
+    ab = page.locator("#ab-player .ab")
+    assert page.locator("#ab-player .ab-play svg .ab-icon-pause").count() == 1  # an SVG glyph, not a font's
+    page.keyboard.press("Space")
     expect(ab).to_have_attribute("data-playing", "true")
+    expect(page.locator("#ab-player .ab-play")).to_have_attribute("aria-label", "Pause")
+    assert page.locator("#ab-player .ab-icon-pause").is_visible()
     page.wait_for_function("window.restorationAB.position() > 0.5")
     before = page.evaluate("window.restorationAB.position()")
     page.keyboard.press("x")
     expect(ab).to_have_attribute("data-side", "1")
-    expect(page.locator("#ab-player .ab-toggle")).to_have_text("B · Restored")
+    expect(page.locator("#ab-player .ab-toggle")).to_contain_text("#1 sbr")
     after = page.evaluate("window.restorationAB.position()")
     assert before <= after < before + 1.0  # the switch keeps the playback position
-    page.click("#ab-player .ab-toggle")
-    expect(ab).to_have_attribute("data-side", "0")
-    page.screenshot(path=str(tmp_path / "app.png"), full_page=True)
-    assert (tmp_path / "app.png").stat().st_size > 10_000
+    assert re.fullmatch(r"\d:\d\d\.\d / 0:06\.0", page.locator("#ab-player .ab-time").inner_text())
+    page.keyboard.press("Space")
+    expect(ab).to_have_attribute("data-playing", "false")
+
+    page.evaluate("window.restorationAB.setLoop({loop: true, loopStart: 2.0, loopEnd: 2.6})")
+    page.keyboard.press("Space")
+    page.wait_for_timeout(1500)  # longer than the loop: playback must have wrapped around
+    position = page.evaluate("window.restorationAB.position()")
+    assert 2.0 <= position <= 2.6
+    page.keyboard.press("Space")
+    page.screenshot(path=str(tmp_path / "studio-desktop.png"), full_page=True)
     page.close()
 
 
-def test_bad_input_shows_the_message_not_a_traceback(browser, app_url):
+def test_loudness_applies_at_once_and_says_when_a_peak_limits_it(browser, app_url):
+    from playwright.sync_api import expect
+
+    page = restored_with_sbr(browser, app_url)
+    level = page.locator("#ab-player .ab-level")
+    expect(level).to_have_attribute("data-level", "-20.0")
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    slider = page.locator("#ab-player .ab-lufs")
+    slider.fill("-12")  # the clip peaks at -10 dBFS and reads -27 LUFS: +15 dB would clip
+    expect(level).to_have_attribute("data-limited", "true")
+    expect(level).to_contain_text("quieter than the -12.0 LUFS asked for")
+    reached = float(level.get_attribute("data-level"))
+    assert -18.0 < reached < -12.5  # the peak allows about -17.1
+    slider.fill("-24")
+    expect(level).to_have_attribute("data-level", "-24.0")
+    expect(level).to_have_attribute("data-limited", "false")
+    gains = page.evaluate("window.restorationAB.levels")
+    assert gains[0] == pytest.approx(10 ** ((-24 + 27.0) / 20), rel=0.05)
+    assert not [url for url in requests if "/queue/" in url or "/run/" in url]  # no server round trip
+    page.close()
+
+
+def test_errors_show_whole_and_a_failed_restore_clears_the_comparison(browser, app_url):
     from playwright.sync_api import expect
 
     page = open_studio(browser, app_url)
     page.click("#restore-button")
-    toast = page.locator(".toast-body")
-    expect(toast.first).to_contain_text("no audio for the audio to restore")
+    expect(page.locator(".toast-body").first).to_contain_text("no audio for the audio to restore")
+    page.locator(".toast-body").first.locator("button, .toast-close").first.click()
+
+    load_clip(page)
+    restore(page, "sbr")
+    wait_ready(page, "#1 sbr")
+    restore(page, "sbr+<b>echo</b>")
+    toast = page.locator(".toast-body").first
+    expect(toast).to_contain_text("unknown method '<b>echo</b>'; available: passthrough")  # all of it, as text
+    title = page.locator("#compare-title")
+    expect(title).to_contain_text("Restoring with sbr+<b>echo</b> failed at")
+    expect(title).to_contain_text("unknown method")
+    expect(page.locator("#ab-player .ab")).to_have_attribute("data-ready", "false")
+    expect(page.locator("#spectrograms img")).to_have_count(0)
     assert "Traceback" not in page.content()
+    page.close()
+
+
+def test_ab_of_two_results_from_the_history(browser, app_url):
+    from playwright.sync_api import expect
+
+    page = restored_with_sbr(browser, app_url)
+    restore(page, "spectral_gating")
+    wait_ready(page, "#2 spectral_gating")
+    for chooser, label in (("#history-a", "#1 sbr"), ("#history-b", "#2 spectral_gating")):
+        pick(page, chooser, label)
+    page.click("#history-compare")
+    wait_ready(page, "#1 sbr vs #2 spectral_gating")
+    expect(page.locator("#ab-player .ab-toggle")).to_contain_text("#1 sbr")
+    page.keyboard.press("x")
+    expect(page.locator("#ab-player .ab-toggle")).to_contain_text("#2 spectral_gating")
+    expect(page.locator("#metrics")).to_contain_text("#2 spectral_gating")
+    pick(page, "#history-pick", "#1 sbr")
+    page.get_by_label("FLAC 24-bit").check()
+    expect(page.locator("#download a")).to_have_attribute("href", re.compile(r"/train_tune\.sbr\.flac$"),
+                                                          timeout=TIMEOUT_MS)
+    page.close()
+
+
+def test_phone_width_shows_the_examples_whole(browser, app_url, tmp_path):
+    page = open_studio(browser, app_url, width=390, height=844)
+    overflow = page.evaluate("""() => {
+        const table = document.querySelector('#examples table');
+        const box = table.getBoundingClientRect();
+        return {right: box.right, width: window.innerWidth, scroll: document.documentElement.scrollWidth};
+    }""")
+    assert overflow["right"] <= overflow["width"] and overflow["scroll"] <= overflow["width"], overflow
+    page.locator("#examples td").first.click()  # one click: the example is restored and compared
+    wait_ready(page, "sbr")
+    page.screenshot(path=str(tmp_path / "studio-phone.png"), full_page=True)
     page.close()
 
 
@@ -98,12 +217,30 @@ def test_each_browser_session_keeps_its_own_history(browser, app_url):
 
     pages = {method: open_studio(browser, app_url) for method in ("spectral_gating", "passthrough")}
     for method, page in pages.items():  # both queue up before either finishes
+        load_clip(page)
         restore(page, method)
     for method, page in pages.items():
         expect(page.locator("#restore-report")).to_contain_text(f"{method}:", timeout=TIMEOUT_MS)
-        page.get_by_text("This session's restorations").click()
         history = page.locator("#history")
         expect(history).to_contain_text(method)
         other = "passthrough" if method == "spectral_gating" else "spectral_gating"
         expect(history).not_to_contain_text(other)
         page.close()
+
+
+def test_models_are_told_up_front_and_a_failed_generate_leaves_the_clip_alone(browser, app_url):
+    from playwright.sync_api import expect
+
+    page = open_studio(browser, app_url)
+    expect(page.locator("#models-status")).to_contain_text("Demucs: demucs_unittest")
+    load_clip(page)
+    page.get_by_text("Parameters", exact=True).click()
+    expect(page.get_by_text("at most 16000 Hz for this 32000 Hz input").first).to_be_attached()  # sbr's cutoff_hz
+    page.get_by_text("Generate with MusicGen").click()
+    page.get_by_role("button", name="Generate", exact=True).click()
+    expect(page.locator(".toast-body").first).to_contain_text("is not on this server", timeout=10_000)
+    expect(page.locator("#generate-status")).to_contain_text("Error")
+    original = page.locator("#original-audio")
+    expect(original).not_to_contain_text("Error")
+    assert original.locator("audio, .waveform-container").count() >= 1  # the clip is still there
+    page.close()

@@ -105,13 +105,13 @@ def test_a_client_cannot_make_the_server_load_its_pickle(server, planted):
     replies = {
         "separate model=upload folder": call(url, "separate", audio, folder, 0, 0.25, 0, "cpu"),
         "separate model=upload file": call(url, "separate", audio, folder + "/htdemucs", 0, 0.25, 0, "cpu"),
-        "restore demucs repo": call(url, "restore", audio, "demucs", json.dumps({"repo": folder}), "wav"),
-        "restore demucs repo+model": call(url, "restore", audio, "demucs",
-                                          json.dumps({"repo": folder, "model": "htdemucs"}), "wav"),
-        "restore demucs model=path": call(url, "restore", audio, "demucs", json.dumps({"model": folder}), "wav"),
-        "restore chain demucs.repo": call(url, "restore", audio, "passthrough+demucs",
-                                          json.dumps({"demucs.repo": folder}), "wav"),
-        "restore unet checkpoint": call(url, "restore", audio, "unet", json.dumps({"checkpoint": folder}), "wav"),
+        "restore demucs repo": call(url, "restore", audio, None, "demucs", json.dumps({"repo": folder})),
+        "restore demucs repo+model": call(url, "restore", audio, None, "demucs",
+                                          json.dumps({"repo": folder, "model": "htdemucs"})),
+        "restore demucs model=path": call(url, "restore", audio, None, "demucs", json.dumps({"model": folder})),
+        "restore chain demucs.repo": call(url, "restore", audio, None, "passthrough+demucs",
+                                          json.dumps({"demucs.repo": folder})),
+        "restore unet checkpoint": call(url, "restore", audio, None, "unet", json.dumps({"checkpoint": folder})),
         "generate model=path": call(url, "generate", "a song", folder, 1.0, 3.0, 1.0, 250, 0),
     }
     assert not marker.exists()
@@ -128,10 +128,10 @@ def test_a_client_cannot_make_the_server_load_its_pickle(server, planted):
 def test_the_same_line_whether_a_path_exists_or_not(server, planted):
     url, _ = server
     folder, clip, marker = planted
-    lines = {refusal(*call(url, "restore", file_data(clip), "demucs", json.dumps({"model": path}), "wav"))
+    lines = {refusal(*call(url, "restore", file_data(clip), None, "demucs", json.dumps({"model": path})))
              for path in (folder, "/root/.ssh", "/nonexistent/folder", "/etc")}
     assert len(lines) == 1
-    lines = {refusal(*call(url, "restore", file_data(clip), "demucs", json.dumps({"repo": path}), "wav"))
+    lines = {refusal(*call(url, "restore", file_data(clip), None, "demucs", json.dumps({"repo": path})))
              for path in (folder, "/root/.ssh", "/nonexistent/folder")}
     assert len(lines) == 1
     assert not marker.exists()
@@ -151,10 +151,10 @@ def test_a_named_model_still_works_and_a_range_error_logs_one_line(server, plant
     _, clip, _ = planted
     event, data = call(url, "separate", file_data(clip), "demucs_unittest", 0, 0.25, 0, "cpu")
     assert event == "complete" and len(data) == 6
-    event, data = call(url, "analyze", file_data(clip), file_data(clip), None, 100.0, False)  # slider is -36..-9
+    event, data = call(url, "generate", "a song", "facebook/musicgen-small", 100.0, 3.0, 1.0, 250, 0)  # 1..30 s
     assert event == "error"
     log = next(log_folder.glob("app-*.log")).read_text()
-    assert "refused: Value 100.0 is greater than maximum value -9" in log and "Traceback" not in log
+    assert "refused: Value 100.0 is greater than maximum value 30" in log and "Traceback" not in log
 
 
 def test_uploads_over_the_limit_are_refused(server, tmp_path):

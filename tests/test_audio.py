@@ -99,8 +99,10 @@ def test_save_refuses_input_and_leaves_nothing_on_failure(tmp_path, music):
         save_audio(src, music(16000, 0.5, 1), 16000, source=src)
     with pytest.raises(BadInputError, match="FLAC cannot hold float"):
         save_audio(tmp_path / "x.flac", music(16000, 0.5, 1), 16000, subtype="float")
-    with pytest.raises(BadInputError, match=r"\.mp3"):
-        save_audio(tmp_path / "x.mp3", music(16000, 0.5, 1), 16000)
+    with pytest.raises(BadInputError, match=r"\.ogg: use \.wav, \.flac or \.mp3"):
+        save_audio(tmp_path / "x.ogg", music(16000, 0.5, 1), 16000)
+    with pytest.raises(BadInputError, match="MP3 cannot hold 11025 Hz"):
+        save_audio(tmp_path / "x.mp3", music(11025, 0.5, 1), 11025)
     with pytest.raises(Exception):
         save_audio(tmp_path / "bad.wav", music(16000, 0.5, 1), -5)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav"]

@@ -45,6 +45,7 @@ def test_bench_quick_writes_markdown_csv_and_json(tiny_corpus, tmp_path, capsys)
                            and r["metric"] == "lsd")
     assert float(passthrough_lsd["mean"]) == pytest.approx(0.0, abs=1e-6)  # identity does no harm
     assert int(passthrough_lsd["n"]) == 2  # --quick takes 2 clips per folder
+    assert math.isnan(float(passthrough_lsd["ci_low"]))  # no interval over fewer than 5 clips
 
     results = json.loads((out / "results.json").read_text())
     assert results["clips"] == ["clean/clip0", "clean/clip2"] and results["seeds"] == [1000, 1001]
@@ -96,3 +97,31 @@ def test_mean_ci_is_a_t_interval():
     assert mean - low == pytest.approx(high - mean)
     single = mean_ci([5.0])
     assert single[0] == 5.0 and math.isnan(single[1]) and single[3] == 1
+
+
+def test_quick_without_corpus_runs_on_builtin_clips(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # a fresh install: no data/corpus here
+    assert main(["bench", "--quick", "--methods", "passthrough", "--no-visqol", "--out", "out"]) == 0
+    captured = capsys.readouterr()
+    assert "built-in synthetic clips" in captured.err and "python -m restoration.corpus" in captured.err
+    assert "the full benchmark needs the corpus" in captured.out
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["builtin"] and results["clips"] == [f"built-in-synthetic/synth{i}" for i in range(5)]
+    with open(tmp_path / "out" / "results.csv") as handle:
+        lsd = next(r for r in csv.DictReader(handle) if (r["method"], r["section"], r["metric"])
+                   == ("passthrough", "degraded", "lsd"))
+    assert int(lsd["n"]) == 5 and float(lsd["ci_low"]) < float(lsd["mean"]) < float(lsd["ci_high"])
+    md = (tmp_path / "out" / "benchmark.md").read_text()
+    assert "not the benchmark" in md and "| passthrough | " in md
+
+
+def test_rewritten_report_keeps_sections_after_the_marker(tmp_path):
+    from restoration.bench import KEEP_MARKER, kept_sections
+
+    report = tmp_path / "benchmark.md"
+    assert kept_sections(report) == ""  # no report yet
+    report.write_text("# Benchmark\n\nold table\n")
+    assert kept_sections(report) == ""  # nothing marked to keep
+    report.write_text(f"# Benchmark\n\nold table\n\n{KEEP_MARKER}\n\n## App speed\n\n| 0.95 s |\n")
+    kept = kept_sections(report)
+    assert kept.startswith("\n" + KEEP_MARKER) and "| 0.95 s |" in kept and "old table" not in kept

@@ -60,7 +60,7 @@ def _bad_inputs(tmp_path, music):
         "range": (["restore", good, tmp_path / "o.wav", "-m", "spectral_gating", "--set", "prop_decrease=3"], "within"),
         "malformed": (["restore", good, tmp_path / "o.wav", "-m", "sbr", "--set", "cutoff_hz"], "KEY=VALUE"),
         "overwrite": (["restore", good, good, "-m", "passthrough"], "overwrite the input"),
-        "suffix": (["restore", good, tmp_path / "o.mp3", "-m", "passthrough"], ".mp3"),
+        "suffix": (["restore", good, tmp_path / "o.ogg", "-m", "passthrough"], ".ogg"),
     }
 
 

@@ -108,7 +108,7 @@ def _sources(tmp_path: Path) -> list[Source]:
 def test_tiny_corpus_builds_reproducibly_and_grows(tmp_path):
     sources = _sources(tmp_path)
     kwargs = dict(sources=sources, soundfont_dir=SOUNDFONT.parent, soundfonts=[SOUNDFONT.name],
-                  clip_s=2.0, include_real=False)
+                  clip_s=2.0)
     out = tmp_path / "corpus"
     manifest = build_corpus(out, clips=2, seed=5, **kwargs)
     assert sorted(manifest) == ["train/clip_00000.flac", "train/clip_00001.flac"]

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import app  # noqa: E402
 from studio import guard  # noqa: E402
+from studio.workbench import Workbench  # noqa: E402
 
 
 @pytest.fixture
@@ -214,20 +215,20 @@ def test_scratch_folder_prunes_old_entries(tmp_path):
 
 
 def test_studio_refuses_a_one_hz_upload_and_long_clips_at_once(tmp_path, music):
-    studio = app.Studio(tmp_path / "work", limits=guard.Limits(max_seconds=1.0))
+    studio = Workbench(tmp_path / "work", limits=guard.Limits(max_seconds=1.0))
     one_hz = tmp_path / "upload" / "one_hz.wav"
     one_hz.parent.mkdir()
     sf.write(one_hz, np.zeros(4000, np.int16), 1, subtype="PCM_16")
     start = time.perf_counter()
     with pytest.raises(gr.Error, match="sample rate of one_hz.wav must be a whole number from 8000"):
-        studio.restore(str(one_hz), "sbr", "{}", "wav", [])
+        studio.restore(str(one_hz), None, "sbr", "{}", [])
     assert time.perf_counter() - start < 1.0
     long = save_audio(tmp_path / "upload" / "long.wav", music(32000, 2.0, 1), 32000)
     with pytest.raises(gr.Error, match=r"long.wav is 2.0 s long; this server accepts at most 1.0 s"):
-        studio.restore(str(long), "sbr", "{}", "wav", [])
+        studio.restore(str(long), None, "sbr", "{}", [])
     (tmp_path / "upload" / "empty.wav").write_bytes(b"")
     with pytest.raises(gr.Error) as info:
-        studio.restore(str(tmp_path / "upload" / "empty.wav"), "sbr", "{}", "wav", [])
+        studio.restore(str(tmp_path / "upload" / "empty.wav"), None, "sbr", "{}", [])
     assert info.value.message == "empty file: empty.wav"  # no server path
 
 

@@ -1,8 +1,10 @@
 """Method specs: lookup, parameter coercion and ranges, chains."""
 
+import numpy as np
 import pytest
 
-from restoration import BadParameterError, UnknownMethodError, get_method, list_methods, parse_chain
+from restoration import (BadParameterError, UnknownMethodError, get_method, list_methods, parse_chain, restore,
+                         suggested_chains)
 from restoration.registry import Param, split_params
 
 EXPECTED = {"passthrough", "spectral_gating", "spectral_subtraction", "mcra_wiener", "sbr", "unet", "demucs"}
@@ -62,3 +64,25 @@ def test_chains_and_parameter_routing():
         parse_chain("spectral_gating+nope")
     with pytest.raises(UnknownMethodError, match="bad method chain"):
         parse_chain("sbr++unet")
+
+
+def test_frequencies_above_the_input_nyquist_are_refused_before_any_stage_runs(music):
+    y = music(32000, 0.5, 1)
+    cutoff = get_method("sbr").param("cutoff_hz")
+    assert cutoff.high_for_rate(32000) == 16000.0 and cutoff.high_for_rate(96000) == 24000.0
+    with pytest.raises(BadParameterError, match=r"sbr.cutoff_hz = 20000 Hz is above the Nyquist frequency of the "
+                                                r"32000 Hz input \(16000 Hz\); choose at most 16000"):
+        restore(y, 32000, "sbr", {"cutoff_hz": 20000})
+    with pytest.raises(BadParameterError, match="spectral_gating.band_hz = 17000 Hz"):
+        restore(y, 32000, "spectral_gating+sbr", {"spectral_gating.band_hz": 17000})
+    out, rate = restore(y, 32000, "sbr+spectral_gating", {"spectral_gating.band_hz": 20000})  # after sbr: 48 kHz
+    assert rate == 48000 and out.shape == (1, 24000)
+    out, _ = restore(y, 32000, "sbr", {"cutoff_hz": 16000})  # at Nyquist: allowed
+    assert np.isfinite(out).all()
+
+
+def test_suggested_chains_are_valid_and_registered():
+    chains = dict(suggested_chains())
+    assert "spectral_gating+unet" in chains and "spectral_gating+sbr" in chains
+    for chain, text in chains.items():
+        assert len(parse_chain(chain)) >= 2 and text

@@ -72,8 +72,12 @@ def estimate_cutoff(y: np.ndarray, sr: int) -> float:
     w = np.maximum(freqs * (1.0 - 2.0 ** (-1.0 / 6.0)), MIN_WINDOW_HZ)
     lo = np.searchsorted(freqs, freqs - 2.0 * w)
     hi = np.searchsorted(freqs, freqs - w, side="right")
-    for k in np.flatnonzero(freqs >= LOWEST_HZ):
-        below = float(np.median(level[lo[k]:max(hi[k], lo[k] + 1)]))
+    hi = np.maximum(hi, lo + 1)
+    # the median of a window is at most its maximum: only bins that pass with the maximum can pass
+    window_max = np.maximum.reduceat(np.append(level, -np.inf), np.ravel(np.column_stack([lo, hi])))[::2]
+    candidates = (freqs >= LOWEST_HZ) & (above < window_max - DROP_DB)
+    for k in np.flatnonzero(candidates):
+        below = float(np.median(level[lo[k]:hi[k]]))
         if above[k] < below - DROP_DB:
             return _edge(freqs, level, k, below - EDGE_DB)
     return nyquist

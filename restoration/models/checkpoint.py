@@ -21,7 +21,7 @@ READABLE_VERSIONS = (1, 2)
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 #: The weights shipped with the project, loaded when no checkpoint is named.
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "unet"
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "data" / "unet"
 
 
 def save_checkpoint(model, folder: str | os.PathLike, *, training: dict | None = None) -> Path:

@@ -6,7 +6,7 @@ checkpoint (``model.safetensors`` + ``config.json``) with the best validation sc
 real recordings (``--data/real``, spread over the genres of the corpus manifest) degraded by the
 project's chain with low-pass cutoffs in ``--cutoffs``: the mean ViSQOL of the first
 ``--visqol-clips`` clips, or (with 0) the lowest LSD above 16 kHz. Copy ``best/`` to
-``checkpoints/unet/`` to ship it. Torch is imported inside the functions, so the CLI starts fast.
+``restoration/data/unet/`` (``checkpoint.DEFAULT_CHECKPOINT``) to ship it. Torch is imported inside the functions, so the CLI starts fast.
 """
 
 from __future__ import annotations

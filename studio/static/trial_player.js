@@ -1,51 +1,36 @@
 // Synchronized multi-stimulus trial player of the listening test (A/B, ABX, MUSHRA).
 //
 // Runs as the `js_on_load` body of the trial player's gr.HTML: `element`, `props`, `trigger`,
-// `server` and `watch` come from gradio. Every stimulus of a trial is decoded into an AudioBuffer
-// of one AudioContext and all of them start together on its clock; only the selected one is
-// audible (gain 1, the others 0), so switching (keys 1-9, A, B, X, R; Space plays/pauses) keeps
-// the playback position exactly, like webMUSHRA and BeaqleJS. A loop region repeats a passage
-// for all stimuli alike. The stimuli are loudness-matched on the server and played at unit gain.
-// The player reports how long each stimulus was audible (`server.played`) and sends the answer
-// with `trigger('submit', {token, answer})`; the server checks both.
+// `server` and `watch` come from gradio. The playback engine is window.SyncPlayer (sync_player.js,
+// loaded once by the component's head): every stimulus of a trial is decoded into one AudioContext and
+// all of them start together on its clock; only the selected one is audible, so switching (keys 1-9,
+// A, B, X, R; Space plays/pauses) keeps the playback position exactly, like webMUSHRA and BeaqleJS.
+// A loop region repeats a passage for all stimuli alike. The stimuli are loudness-matched on the server
+// and played at unit gain. The player reports how long each stimulus was audible (`server.played`) and
+// sends the answer with `trigger('submit', {token, answer})`; the server checks both.
 
-const FADE_S = 0.005;
-const st = {
-  ctx: null, view: null, keys: [], buffers: {}, gains: {}, sources: [], current: null, playing: false,
-  offset: 0, startedAt: 0, duration: 0, loop: { on: false, start: 0, end: 0 }, listened: {}, segStart: 0,
-  ratings: {}, reports: [], loadToken: 0, sent: false,
-};
+const sp = new window.SyncPlayer({ fade: 0.005, onTick: () => renderTime(), onEnded: () => render(), onSegment: credit });
+const st = { view: null, listened: {}, ratings: {}, reports: [], sent: false };
 const $ = (sel) => element.querySelector(sel);
 const $$ = (sel) => Array.from(element.querySelectorAll(sel));
 const fmt = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
 const esc = (text) => String(text ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
 const note = (text) => { const el = $('.tp-note'); if (el) el.textContent = text; };
-
-function position() {
-  if (!st.playing) return st.offset;
-  let t = st.offset + st.ctx.currentTime - st.startedAt;
-  const { on, start, end } = st.loop;
-  if (on && end > start && st.offset < end && t >= end) t = start + ((t - end) % (end - start));
-  return Math.min(t, st.duration);
-}
+const position = () => sp.position();
 
 // ------------------------------------------------------------------ play time accounting
 
-function credit() {
-  // Add the time the current stimulus was audible since the last credit and report it.
-  if (!st.playing || st.current === null || !st.view) return;
-  const now = st.ctx.currentTime;
-  const seconds = now - st.segStart;
-  st.segStart = now;
-  if (seconds <= 0.01) return;
-  st.listened[st.current] = (st.listened[st.current] || 0) + seconds;
-  const report = { token: st.view.token, slot: st.current, seconds, position: position() };
+function credit(key, seconds) {
+  // Count and report that `key` was audible for `seconds` (the engine's onSegment).
+  if (!st.view) return;
+  st.listened[key] = (st.listened[key] || 0) + seconds;
+  const report = { token: st.view.token, slot: key, seconds, position: position() };
   st.reports.push(Promise.resolve(server.played(report)).catch(() => null));
   render();
 }
 
 async function flush() {
-  credit();
+  sp.endSegment();
   const pending = st.reports;
   st.reports = [];
   await Promise.all(pending);
@@ -53,82 +38,31 @@ async function flush() {
 
 // ------------------------------------------------------------------ transport
 
-function stopSources() {
-  for (const s of st.sources) { s.onended = null; try { s.stop(); } catch (e) { /* not started */ } }
-  st.sources = [];
-}
-
-function startAt(at) {
-  const ctx = st.ctx;
-  const when = ctx.currentTime + 0.05;
-  st.gains = {};
-  for (const key of st.keys) {
-    const gain = ctx.createGain();
-    gain.gain.value = key === st.current ? 1 : 0;
-    gain.connect(ctx.destination);
-    const src = ctx.createBufferSource();
-    src.buffer = st.buffers[key];
-    if (st.loop.on && st.loop.end > st.loop.start) {
-      src.loop = true; src.loopStart = st.loop.start; src.loopEnd = st.loop.end;
-    }
-    src.connect(gain);
-    src.start(when, at);
-    st.sources.push(src);
-    st.gains[key] = gain;
-  }
-  st.sources[0].onended = () => { credit(); stopSources(); st.playing = false; st.offset = 0; render(); };
-  st.startedAt = when; st.segStart = when; st.offset = at; st.playing = true;
-  const tick = () => { if (st.playing) { renderTime(); requestAnimationFrame(tick); } };
-  requestAnimationFrame(tick);
-}
-
-function pause() { credit(); st.offset = position(); stopSources(); st.playing = false; }
-
 function playPause() {
   if (!ready()) return;
-  st.ctx.resume();
-  if (st.playing) pause();
-  else startAt(st.loop.on ? Math.max(st.loop.start, Math.min(st.offset, st.loop.end - 0.01)) : (st.offset >= st.duration - 0.01 ? 0 : st.offset));
+  sp.playPause();
   render();
 }
 
-function stop() { if (st.playing) pause(); st.offset = st.loop.on ? st.loop.start : 0; render(); }
+function stop() { if (sp.playing) sp.pause(); sp.offset = sp.loop.on ? sp.loop.start : 0; render(); }
 
 function select(key) {
-  if (!ready() || !st.keys.includes(key)) return;
-  if (st.playing) {
-    credit();
-    const t = st.ctx.currentTime;
-    for (const [k, g] of Object.entries(st.gains)) {
-      g.gain.cancelScheduledValues(t);
-      g.gain.setValueAtTime(g.gain.value, t);
-      g.gain.linearRampToValueAtTime(k === key ? 1 : 0, t + FADE_S);
-    }
-  }
-  st.current = key;
-  if (!st.playing) playPause();
+  if (!ready() || !sp.keys.includes(key)) return;
+  sp.select(key);
+  if (!sp.playing) playPause();
   render();
 }
 
-function seek(fraction) {
-  const was = st.playing;
-  if (was) pause();
-  st.offset = fraction * st.duration;
-  if (was) startAt(st.offset);
-  render();
-}
+function seek(fraction) { sp.seek(fraction); render(); }
 
 function setLoop(patch) {
-  const was = st.playing;
-  const at = position();
-  if (was) pause();
-  Object.assign(st.loop, patch);
-  if (st.loop.end - st.loop.start < 0.2) st.loop.end = Math.min(st.duration, st.loop.start + 0.2);
-  if (was) startAt(st.loop.on ? Math.max(st.loop.start, Math.min(at, st.loop.end - 0.01)) : at);
+  const loop = { ...sp.loop, ...patch };
+  if (loop.end - loop.start < 0.2) loop.end = Math.min(sp.duration, loop.start + 0.2);
+  sp.setLoop(loop);
   render();
 }
 
-const ready = () => !!(st.view && !st.view.done && st.keys.length && st.keys.every((k) => st.buffers[k]));
+const ready = () => !!(st.view && !st.view.done && sp.ready);
 
 // ------------------------------------------------------------------ answering
 
@@ -149,7 +83,7 @@ async function submit(answer) {
     }
     answer = { ...st.ratings };
   }
-  if (st.playing) pause();
+  if (sp.playing) sp.pause();
   st.sent = true;
   render();
   note('sending…');
@@ -202,23 +136,23 @@ function build() {
 }
 
 function renderTime() {
-  const root = $('.tp'); if (!root || !st.duration) return;
+  const root = $('.tp'); if (!root || !sp.duration) return;
   const p = position();
   root.dataset.position = p.toFixed(3);
-  const seek = $('.tp-seek'); if (seek && document.activeElement !== seek) seek.value = Math.round(1000 * p / st.duration);
-  const time = $('.tp-time'); if (time) time.textContent = `${fmt(p)} / ${fmt(st.duration)}`;
+  const seek = $('.tp-seek'); if (seek && document.activeElement !== seek) seek.value = Math.round(1000 * p / sp.duration);
+  const time = $('.tp-time'); if (time) time.textContent = `${fmt(p)} / ${fmt(sp.duration)}`;
 }
 
 function render() {
   const root = $('.tp'); if (!root || !st.view || st.view.done) return;
   const ok = ready();
-  root.dataset.ready = ok; root.dataset.playing = st.playing; root.dataset.current = st.current ?? '';
+  root.dataset.ready = ok; root.dataset.playing = sp.playing; root.dataset.current = sp.current ?? '';
   for (const el of $$('button, input')) el.disabled = !ok || st.sent;
-  const play = $('.tp-play'); if (play) play.textContent = st.playing ? '⏸ Pause' : '▶ Play';
+  const play = $('.tp-play'); if (play) play.textContent = sp.playing ? '⏸ Pause' : '▶ Play';
   for (const b of $$('.tp-slot')) {
     const key = b.dataset.key;
     const heard = st.listened[key] || 0;
-    b.classList.toggle('tp-active', key === st.current);
+    b.classList.toggle('tp-active', key === sp.current);
     b.classList.toggle('tp-heard', key === 'R' || heard + 0.05 >= st.view.min_play_s);
     b.querySelector('.tp-played').textContent = heard ? ` ${heard.toFixed(1)} s` : '';
   }
@@ -228,7 +162,7 @@ function render() {
     input.nextElementSibling.textContent = value == null ? '–' : String(value);
   }
   const loop = $('.tp-loop-time');
-  if (loop) loop.textContent = st.loop.on ? `${st.loop.start.toFixed(1)}–${st.loop.end.toFixed(1)} s` : '';
+  if (loop) loop.textContent = sp.loop.on ? `${sp.loop.start.toFixed(1)}–${sp.loop.end.toFixed(1)} s` : '';
   renderTime();
 }
 
@@ -236,30 +170,18 @@ function render() {
 
 async function load() {
   const view = props.value && typeof props.value === 'object' ? props.value : null;
-  if (st.playing) pause();
-  stopSources();
-  st.playing = false;
+  if (sp.playing) sp.pause();
   const same = view && st.view && view.token && view.token === st.view.token;
   if (same) { build(); return; }
-  st.view = view; st.keys = []; st.buffers = {}; st.current = null; st.offset = 0; st.duration = 0;
-  st.listened = {}; st.ratings = {}; st.reports = []; st.sent = false; st.loop = { on: false, start: 0, end: 0 };
+  st.view = view; st.listened = {}; st.ratings = {}; st.reports = []; st.sent = false;
+  sp.clear(); sp.current = null; sp.loop = { on: false, start: 0, end: 0 };
   build();
   if (!view || view.done) return;
-  const token = ++st.loadToken;
   note('loading…');
   try {
-    st.ctx = st.ctx || new AudioContext();
-    const decoded = await Promise.all(view.slots.map(async (s) => {
-      const response = await fetch(s.file.url);
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      return [s.key, await st.ctx.decodeAudioData(await response.arrayBuffer())];
-    }));
-    if (token !== st.loadToken) return;
-    st.buffers = Object.fromEntries(decoded);
-    st.keys = decoded.map(([k]) => k);
-    st.duration = Math.min(...decoded.map(([, b]) => b.duration));
-    st.loop.end = st.duration;
-    st.current = st.keys[0];
+    if (!(await sp.load(view.slots.map((s) => [s.key, s.file.url])))) return;
+    sp.loop.end = sp.duration;
+    sp.current = sp.keys[0];
     note('');
   } catch (e) {
     note(`cannot load the audio: ${e.message}; press Start again`);
@@ -281,8 +203,8 @@ element.addEventListener('input', (e) => {
   const t = e.target;
   if (t.classList.contains('tp-seek')) seek(t.value / 1000);
   else if (t.classList.contains('tp-rate')) { st.ratings[t.dataset.key] = Number(t.value); render(); }
-  else if (t.classList.contains('tp-loop-start')) setLoop({ start: (t.value / 1000) * st.duration });
-  else if (t.classList.contains('tp-loop-end')) setLoop({ end: (t.value / 1000) * st.duration });
+  else if (t.classList.contains('tp-loop-start')) setLoop({ start: (t.value / 1000) * sp.duration });
+  else if (t.classList.contains('tp-loop-end')) setLoop({ end: (t.value / 1000) * sp.duration });
 });
 element.addEventListener('pointerup', (e) => {  // a click on 0 of an unset slider (no input event) rates 0
   const t = e.target;
@@ -294,9 +216,9 @@ element.addEventListener('change', (e) => {
 
 window.restorationTrial = {
   select, playPause, stop, seek, setLoop, submit, flush, position,
-  get current() { return st.current; }, get playing() { return st.playing; },
+  get current() { return sp.current; }, get playing() { return sp.playing; },
   get listened() { return { ...st.listened }; }, get ready() { return ready(); },
-  get clock() { return st.ctx ? st.ctx.currentTime : 0; }, get view() { return st.view; },
+  get clock() { return sp.ctx ? sp.ctx.currentTime : 0; }, get view() { return st.view; },
 };
 if (!window.restorationTrialKeys) {
   window.restorationTrialKeys = true;

@@ -1,0 +1,186 @@
+"""Fast comparison: one STFT per signal, shared by the metrics and the pictures.
+
+The app shows a comparison within a second by analysing each signal once
+(:func:`analyse`) and computing the cheap metrics first (:func:`core_metrics`,
+:func:`core_reference_metrics`); the slow ones (HPSS, multi-resolution STFT, log-mel distance,
+ViSQOL) come after the first paint (:func:`detail_metrics`, :func:`detail_reference_metrics`).
+Every value is computed exactly as in :mod:`restoration.analysis.metrics` (same STFT, same
+formulas), so the two agree; only the order and the sharing differ.
+
+>>> view = analyse(y, sr)                  # float32 (channels, samples) at sr
+>>> core_metrics(view)["cutoff_hz"]        # the same number as metrics.cutoff_frequency(y, sr)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..audio import check_signal
+from ..dsp.cutoff import estimate_cutoff
+from ..dsp.stft import stft
+from . import metrics as m
+from .loudness import integrated_loudness
+
+#: Keys of :func:`core_metrics`, cheapest first (the slow :func:`detail_metrics` adds ``hpss_ratio_db``).
+CORE_KEYS = ("cutoff_hz", "rolloff99_hz", "hf_ratio", "hf6k_dbfs", "lufs", "peak_dbfs", "rms_dbfs", "crest_db",
+             "noise_floor_dbfs", "quiet_fraction", "rolloff85_hz", "centroid_hz", "flatness", "zcr")
+
+
+class SignalView:
+    """A checked signal and its STFT (``n_fft`` 2048, hop 512, Hann, centred), each computed once.
+
+    The mono downmix's spectrum is what the single-signal metrics and the pictures use; the
+    per-channel spectra (for the distances to a reference) are taken only when asked for. Powers
+    are float64, computed on first use.
+    """
+
+    def __init__(self, y: np.ndarray, sr: int):
+        self.y = check_signal(y, sr)
+        self.sr = int(sr)
+        #: results derived from the spectra by other modules (e.g. the pictures' pixel grids)
+        self.cache: dict = {}
+
+    @property
+    def samples(self) -> int:
+        return int(self.y.shape[-1])
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples / self.sr
+
+    @functools.cached_property
+    def mono_power(self) -> np.ndarray:
+        """``|STFT(mono downmix)|**2``, float64 ``(1025, frames)``."""
+        return _power(stft(m._mono(self.y), n_fft=m.N_FFT, hop=m.HOP))
+
+    @functools.cached_property
+    def channel_power(self) -> np.ndarray:
+        """``|STFT|**2`` of each channel, float64 ``(channels, 1025, frames)``."""
+        if self.y.shape[0] == 1:
+            return self.mono_power[None]
+        return _power(stft(self.y, n_fft=m.N_FFT, hop=m.HOP))
+
+    @functools.cached_property
+    def ltas(self) -> np.ndarray:
+        """Long-term power spectrum of the mono downmix, ``(1025,)``."""
+        return self.mono_power.mean(axis=-1)
+
+
+def _power(spectrum: np.ndarray) -> np.ndarray:
+    """``|X|**2`` as float64 (squares taken in float32, as fast as the STFT itself)."""
+    return (np.square(spectrum.real) + np.square(spectrum.imag)).astype(np.float64)
+
+
+def analyse(y: np.ndarray, sr: int) -> SignalView:
+    """Check ``y`` and take its mono STFT; see :class:`SignalView`."""
+    view = SignalView(y, sr)
+    view.mono_power  # noqa: B018  (computed here, where the caller expects the cost)
+    return view
+
+
+def core_metrics(view: SignalView) -> dict[str, float]:
+    """The cheap single-signal metrics (:data:`CORE_KEYS`): :func:`signal_metrics` and
+    :func:`spectral_metrics` together, in that order of keys.
+
+    Values equal those of :func:`restoration.analysis.metrics.no_reference_metrics`;
+    ``peak_dbfs`` (sample peak over all channels, dBFS) is added for the A/B player's peak limit.
+    """
+    return merge(signal_metrics(view.y, view.sr), spectral_metrics(view))
+
+
+def signal_metrics(y: np.ndarray, sr: int) -> dict[str, float]:
+    """The core metrics that need no STFT of ``view`` (level, loudness, cutoff, noise floor, zero
+    crossings): they can run in another thread while the STFT is taken."""
+    y = check_signal(y, sr)
+    mean_square = float(np.mean(np.square(y, dtype=np.float64)))
+    peak = float(np.max(np.abs(y)))
+    floor, quiet = m.noise_floor_dbfs(y, sr)
+    return {
+        "cutoff_hz": float(estimate_cutoff(y, sr)),
+        "lufs": integrated_loudness(y, sr),
+        "peak_dbfs": 20.0 * math.log10(peak),
+        "rms_dbfs": m._db(mean_square),
+        "crest_db": m._db(peak ** 2 / mean_square),
+        "noise_floor_dbfs": floor,
+        "quiet_fraction": quiet,
+        "zcr": m.zero_crossing_rate(y, sr),
+    }
+
+
+def spectral_metrics(view: SignalView) -> dict[str, float]:
+    """The core metrics read from the shared STFT of the mono downmix (roll-offs, band levels, centroid, flatness)."""
+    sr, n, power, ltas = view.sr, view.samples, view.mono_power, view.ltas
+    return {
+        "rolloff99_hz": m._rolloff(ltas, sr, 0.99),
+        "hf_ratio": m._hf_ratio(power, sr, n),
+        "hf6k_dbfs": m._band_level(power, sr, n, m.MID_HZ),
+        "rolloff85_hz": m._rolloff(ltas, sr, 0.85),
+        "centroid_hz": m._centroid(ltas, sr),
+        "flatness": m._flatness(ltas),
+    }
+
+
+def merge(signal: dict[str, float], spectral: dict[str, float]) -> dict[str, float]:
+    """:func:`signal_metrics` and :func:`spectral_metrics` as one dict in the order of :data:`CORE_KEYS`."""
+    values = {**signal, **spectral}
+    return {key: values[key] for key in CORE_KEYS}
+
+
+def detail_metrics(view: SignalView) -> dict[str, float]:
+    """The slow single-signal metric: ``hpss_ratio_db`` (librosa median-filter HPSS, about 1 s per 10 s)."""
+    return {"hpss_ratio_db": m._hpss_ratio(np.sqrt(view.mono_power))}
+
+
+def aligned(estimate: SignalView, reference: SignalView) -> tuple[SignalView, SignalView]:
+    """The pair at one rate, length and channel count (:func:`restoration.analysis.metrics.align`).
+
+    Views that already match are reused, so a 48 kHz restoration against a 48 kHz reference costs
+    no extra STFT.
+    """
+    same = (estimate.sr == reference.sr and estimate.samples == reference.samples
+            and estimate.y.shape[0] == reference.y.shape[0])
+    if same:
+        return estimate, reference
+    est, ref, sr = m.align(estimate.y, estimate.sr, reference.y, reference.sr)
+    return (estimate if _same(estimate, est, sr) else SignalView(est, sr),
+            reference if _same(reference, ref, sr) else SignalView(ref, sr))
+
+
+def _same(view: SignalView, y: np.ndarray, sr: int) -> bool:
+    return view.sr == sr and view.y.shape == y.shape
+
+
+def core_reference_metrics(estimate: SignalView, reference: SignalView) -> dict[str, float]:
+    """The cheap metrics against a clean reference: ``lsd``, ``lsd_hf``, ``si_sdr``, ``hf_gain_db``,
+    ``hf_env_corr``; equal to those of :func:`restoration.analysis.metrics.reference_metrics`."""
+    est, ref = aligned(estimate, reference)
+    p_est, p_ref = est.channel_power, ref.channel_power
+    return {
+        "lsd": m._lsd(p_est, p_ref, est.sr, 0.0),
+        "lsd_hf": m._lsd(p_est, p_ref, est.sr, m.HF_HZ),
+        "si_sdr": m._si_sdr(est.y, ref.y),
+        "hf_gain_db": m._hf_gain(p_est, p_ref, est.sr),
+        "hf_env_corr": m._hf_env_corr(p_est, p_ref, est.sr),
+    }
+
+
+def detail_reference_metrics(estimate: SignalView, reference: SignalView, *, visqol: bool = True) -> dict[str, float]:
+    """The slow metrics against a reference: ``mrstft``, ``logmel`` and ``visqol`` (NaN when
+    ``visqol`` is False or the clip is shorter than 1 s)."""
+    est, ref = aligned(estimate, reference)
+    use_visqol = visqol and est.samples >= m.VISQOL_MIN_S * est.sr
+    return {
+        "mrstft": m._mrstft(est.y, ref.y),
+        "logmel": m._log_mel(est.channel_power, ref.channel_power, est.sr),
+        "visqol": m._visqol(est.y, ref.y, est.sr) if use_visqol else float("nan"),
+    }
+
+
+def change_metrics(original: SignalView, restored: SignalView) -> dict[str, float]:
+    """How much the restoration changed the signal: ``logmel_change`` (log-mel distance, nepers)."""
+    a, b = aligned(original, restored)
+    return {"logmel_change": m._log_mel(a.channel_power, b.channel_power, a.sr)}

@@ -1,0 +1,295 @@
+"""The Studio tab's handlers: generate, restore (and show the comparison at once), measure in detail,
+compare any two results of the session, export downloads, separate stems.
+
+Handlers convert at the edge (file paths, JSON, gradio updates) and call the public API of
+:mod:`restoration`; every :class:`RestorationError` becomes a one-line ``gr.Error``
+(:func:`studio.errors.user_errors`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import gradio as gr
+import numpy as np
+
+from restoration import BadInputError, load_audio, parse_chain, restore, save_audio, to_pcm16
+from restoration.models import musicgen
+from restoration.models.catalog import ModelCatalog
+
+from . import comparison, downloads, guard, history as session_history, models
+from .comparison import Side
+from .errors import last_error, user_errors
+from .jobs import accelerator, progress_callback
+
+#: Scratch files older than this are deleted (gradio keeps its own copies while they are shown).
+SCRATCH_MAX_AGE_S = 3600.0
+#: Uploads the A/B player plays as they are (decoded like soundfile does, sample for sample).
+BROWSER_PLAYS = (".wav", ".flac")
+#: Stem players in the Stems panel: the most any Demucs model makes (htdemucs_6s).
+MAX_STEMS = 6
+
+try:  # On Hugging Face ZeroGPU, a GPU is attached only while a function decorated with spaces.GPU runs.
+    import spaces
+
+    _on_gpu = spaces.GPU(duration=180)
+except ImportError:
+    def _on_gpu(fn: Callable) -> Callable:
+        return fn
+
+
+@_on_gpu
+def _run_neural(fn: Callable, *args, **kwargs):
+    return fn(*args, **kwargs)
+
+
+def parse_params(text: str | dict | None) -> dict:
+    """The parameters box (a JSON object) as a dict."""
+    if isinstance(text, dict):
+        return text
+    try:
+        values = json.loads(text or "{}")
+    except json.JSONDecodeError as exc:
+        raise BadInputError(f"parameters must be a JSON object: {exc.msg} at character {exc.pos}") from None
+    if not isinstance(values, dict):
+        raise BadInputError(f"parameters must be a JSON object such as {{\"band_hz\": 6000}}, got {text!r}")
+    return values
+
+
+def cli_line(method: str, params: dict) -> str:
+    sets = " ".join(f"--set {key}={value}" for key, value in params.items())
+    return f"python -m restoration restore in.wav out.wav -m {method} {sets}".rstrip()
+
+
+class Workbench:
+    """Handlers of the Studio tab. Files it writes for gradio go to ``workdir`` (pruned after an hour);
+    models come from ``catalog`` by name; clips are read within ``limits`` (:mod:`studio.guard`).
+
+    ``blocks`` (set once the app is built) lets a running job notice that its browser went away.
+    ``example_cache`` maps ``(fingerprint of the samples, method)`` to a restoration made at start
+    with default parameters, so an example shows its finished comparison at once.
+    """
+
+    def __init__(self, workdir: str | os.PathLike, *, catalog: ModelCatalog | None = None,
+                 limits: guard.Limits | None = None):
+        self.files = guard.ScratchFolder(workdir, max_age_s=SCRATCH_MAX_AGE_S)
+        self.catalog = catalog or ModelCatalog.build()
+        self.limits = limits or guard.Limits()
+        self.blocks: gr.Blocks | None = None
+        self.example_cache: dict[tuple[str, str], tuple[np.ndarray, int, float]] = {}
+
+    # ---------------------------------------------------------------------------- files
+    def scratch(self, name: str) -> Path:
+        """A fresh path named ``name`` (in a folder of its own) in the work folder; prunes old ones."""
+        return self.files.path(name)
+
+    def read(self, path: str | None, what: str) -> tuple[np.ndarray, int]:
+        """An uploaded clip, within this server's limits (``what`` names it in errors)."""
+        return guard.read_clip(path, what, self.limits)
+
+    # ---------------------------------------------------------------------------- source
+    @user_errors
+    def generate(self, prompt: str, model: str, duration_s: float, guidance_scale: float, temperature: float,
+                 top_k: int, seed: int, progress: gr.Progress = gr.Progress()) -> str:
+        """Generate a clip with MusicGen (``model``: a catalog name); returns the path of a 32 kHz WAV."""
+        source = guard.musicgen_source(self.catalog, model)
+        models.require("musicgen", models.musicgen_ready(source), str(model), models.ready_musicgen(self.catalog))
+        settings = dict(duration_s=duration_s, guidance_scale=guidance_scale, temperature=temperature,
+                        top_k=top_k, seed=seed)
+        report = progress_callback(progress, "generating")
+        with accelerator(progress):
+            y, sr = _run_neural(musicgen.generate, str(prompt or ""), model=source, progress=report, **settings)
+        return str(save_audio(self.scratch("musicgen.wav"), y, sr))
+
+    def audio_rate(self, audio: str | None) -> int | None:
+        """The sample rate of the loaded clip (None without one or when it cannot be read)."""
+        if not audio:
+            return None
+        try:
+            return self.read(audio, "the original")[1]
+        except Exception:  # the restore button says what is wrong with the file
+            return None
+
+    # ---------------------------------------------------------------------------- restore
+    @user_errors
+    def restore(self, audio: str | None, reference: str | None, method: str, params: str = "{}",
+                history: list | None = None, request: gr.Request = None, progress: gr.Progress = gr.Progress()):
+        """Restore ``audio`` with ``method`` (a name or chain) and ``params`` (JSON), and compare at once.
+
+        Returns the restored file (16-bit WAV named ``song.method.wav``), a report, the session's
+        history (state, table and choosers), the compare section's title, pictures, metrics table
+        and A/B player value, and the pair now shown (state for :meth:`details`).
+        """
+        history = list(history or [])
+        y, sr = self.read(audio, "the audio to restore")
+        values = parse_params(params)
+        chain = parse_chain(method)
+        loaded = guard.restore_params(self.catalog, method, values, self.limits)  # model names -> sources
+        models.check_restore(method, loaded)
+        report = progress_callback(progress, f"restoring with {method}", end=0.7, blocks=self.blocks, request=request)
+        original_measured = comparison.measure_later((y, sr))  # while the restoration runs
+        cached = self.example_cache.get((fingerprint(y, sr), method)) if _defaults(chain, values) else None
+        start = time.perf_counter()
+        if cached is not None:
+            out, rate, seconds = cached
+        else:
+            if any(m.neural for m in chain):
+                with accelerator(progress):
+                    out, rate = _run_neural(restore, y, sr, method, loaded, progress=report)
+            else:
+                out, rate = restore(y, sr, method, loaded, progress=report)
+            seconds = time.perf_counter() - start
+        stem = downloads.source_stem(audio)
+        restored_path = save_audio(self.scratch(downloads.download_name(audio, method)), out, rate)
+        original_path = (audio if Path(audio).suffix.lower() in BROWSER_PLAYS  # served as uploaded
+                         else save_audio(self.scratch(f"{stem}.original.wav"), y, sr))
+        run, clock = len(history) + 1, time.strftime("%H:%M:%S")
+        a = Side(str(original_path), f"original ({stem})", sr)
+        b = Side(str(restored_path), f"#{run} {method}", rate)
+        ref = self.read(reference, "the reference") if reference else None
+        caption = f"{a.label} vs {b.label}, restored at {clock}"
+        shown = comparison.first_paint(self.scratch, a, original_measured, b, (out, rate), ref, caption=caption,
+                                       progress=_sub(progress, 0.7, 1.0))
+        history.append(session_history.entry(run, method=method, params=values, seconds=seconds, clock=clock,
+                                              source=stem, original=a, restored=b, reference=reference))
+        duration = y.shape[-1] / sr
+        text = (f"**{method}**: {duration:.2f} s restored in {seconds:.2f} s (real-time factor "
+                f"{seconds / duration:.3f}), {sr} Hz → {rate} Hz.  \nSame on the command line: `{cli_line(method, values)}`")
+        pair = {"a": a.as_dict(), "b": b.as_dict(), "reference": reference}
+        return (str(restored_path), text, history, session_history.table(history),
+                *session_history.chooser_updates(history), compare_title(caption),
+                shown["spectrograms"], shown["difference"], shown["psd"], shown["table"], shown["ab"], pair)
+
+    def restore_started(self, method: str, history: list | None) -> str:
+        """The compare section's title while a restoration runs."""
+        last = (history or [])[-1:]
+        shown = f" The comparison below is still #{last[0]['run']} {last[0]['method']} ({last[0]['time']})." if last else ""
+        return compare_title(f"Restoring with {method}…{shown}", busy=True)
+
+    def restore_failed(self, method: str, history: list | None, request: gr.Request = None) -> tuple:
+        """After a failed restoration: clear the compare section and say what failed and when."""
+        message = last_error(request)
+        text = f"Restoring with {method} failed at {time.strftime('%H:%M:%S')}" + (f": {message.rstrip('.')}." if message else ".")
+        if history:
+            text += " Nothing is compared now; earlier results are in the history below (A/B any two there)."
+        return (compare_title(text, failed=True), None, None, None, None, None, None)
+
+    # ---------------------------------------------------------------------------- compare
+    @user_errors
+    def details(self, pair: dict | None, visqol: bool = True, progress: gr.Progress = gr.Progress()):
+        """The complete metrics table of the pair shown (adds HPSS, MR-STFT, log-mel and ViSQOL)."""
+        if not pair:
+            raise BadInputError("nothing to measure yet: restore a clip first")
+        a, b = Side.from_dict(dict(pair["a"])), Side.from_dict(dict(pair["b"]))
+        reference = pair.get("reference")
+        ref = self.read(reference, "the reference") if reference else None
+        table = comparison.details(load_audio(a.path), load_audio(b.path), a, b, ref, visqol=bool(visqol),
+                                   progress=progress)
+        return table, {"a": a.as_dict(), "b": b.as_dict(), "reference": reference}
+
+    @user_errors
+    def analyze(self, original: str | None, restored: str | None, reference: str | None = None,
+                visqol: bool = True, progress: gr.Progress = gr.Progress()):
+        """Compare two files (and both with a clean ``reference``): title, pictures, the complete
+        metrics table, the A/B player's value and the pair shown."""
+        x, x_sr = self.read(original, "the original")
+        y, y_sr = self.read(restored, "the restored audio")
+        ref = self.read(reference, "the reference") if reference else None
+        a = Side(str(save_audio(self.scratch("a.wav"), x, x_sr)), f"original ({downloads.source_stem(original)})", x_sr)
+        b = Side(str(save_audio(self.scratch("b.wav"), y, y_sr)), downloads.source_stem(restored), y_sr)
+        caption = f"{a.label} vs {b.label}, measured at {time.strftime('%H:%M:%S')}"
+        shown = comparison.first_paint(self.scratch, a, (x, x_sr), b, (y, y_sr), ref, caption=caption,
+                                       progress=_sub(progress, 0.0, 0.5))
+        table = comparison.details((x, x_sr), (y, y_sr), a, b, ref, visqol=bool(visqol), progress=_sub(progress, 0.5, 1.0))
+        pair = {"a": a.as_dict(), "b": b.as_dict(), "reference": reference}
+        return (compare_title(caption), shown["spectrograms"], shown["difference"], shown["psd"], table, shown["ab"], pair)
+
+    @user_errors
+    def compare_history(self, history: list | None, a_key: str, b_key: str, reference: str | None = None,
+                        progress: gr.Progress = gr.Progress()):
+        """A/B any two results of the session (or a result and the original): the compare section's outputs."""
+        a, b = session_history.side(history, a_key), session_history.side(history, b_key)
+        if a.path == b.path:
+            raise BadInputError("choose two different results for A and B")
+        a.against_reference = b.against_reference = None
+        audio_a, audio_b = load_audio(a.path), load_audio(b.path)
+        ref = self.read(reference, "the reference") if reference else None
+        caption = f"{a.label} vs {b.label}, from this session's history"
+        shown = comparison.first_paint(self.scratch, a, audio_a, b, audio_b, ref, caption=caption,
+                                       progress=_sub(progress, 0.0, 1.0))
+        pair = {"a": a.as_dict(), "b": b.as_dict(), "reference": reference}
+        return (compare_title(caption), shown["spectrograms"], shown["difference"], shown["psd"], shown["table"],
+                shown["ab"], pair)
+
+    # ---------------------------------------------------------------------------- downloads
+    @user_errors
+    def export(self, history: list | None, key: str | None, file_format: str = downloads.DEFAULT_FORMAT):
+        """The result ``key`` of the session to replay, and as a download named ``song.method.ext``."""
+        if not history or not key:
+            return None, None
+        run = session_history.find(history, key)
+        path = run["restored"]["path"]
+        y, sr = load_audio(path)
+        name = downloads.download_name(run["source"], run["method"], file_format)
+        return path, str(downloads.export(self.scratch(name), y, sr, file_format))
+
+    # ---------------------------------------------------------------------------- stems
+    @user_errors
+    def separate(self, audio: str | None, model: str, shifts: int, overlap: float, segment: float,
+                 device: str, progress: gr.Progress = gr.Progress()) -> list:
+        """Separate ``audio`` with the Demucs model named ``model``; one player update per stem slot
+        (unused slots hidden)."""
+        from restoration.models.demucs_method import separate
+
+        chosen = guard.demucs_settings(self.catalog, model)
+        models.require("demucs", models.demucs_ready(chosen["model"], chosen["repo"]), str(model),
+                       models.ready_demucs(self.catalog))
+        y, sr = self.read(audio, "the audio to separate")
+        settings = dict(**chosen, shifts=shifts, overlap=overlap, segment=segment, device=device)
+        with accelerator(progress):
+            stems, rate = _run_neural(separate, y, sr, progress=progress_callback(progress, "separating stems"), **settings)
+        players = [gr.update(value=(rate, to_pcm16(stem)), label=name, visible=True) for name, stem in stems.items()]
+        return players + [gr.update(value=None, visible=False)] * (MAX_STEMS - len(players))
+
+    # ---------------------------------------------------------------------------- examples
+    def cache_example(self, clip: str | os.PathLike, method: str) -> None:
+        """Restore an example clip with ``method``'s defaults now, so clicking it later is instant."""
+        y, sr = load_audio(clip)
+        start = time.perf_counter()
+        out, rate = restore(y, sr, method)
+        self.example_cache[(fingerprint(y, sr), method)] = (out, rate, time.perf_counter() - start)
+
+
+def fingerprint(y: np.ndarray, sr: int) -> str:
+    """A digest of the samples and rate: the key of a cached example (the same clip, whatever its path)."""
+    return hashlib.sha1(np.ascontiguousarray(y).tobytes() + str(sr).encode()).hexdigest()
+
+
+def _defaults(chain: list, values: dict) -> bool:
+    """Whether ``values`` are the defaults of a single-method ``chain`` (the cached examples' setting)."""
+    if len(chain) != 1:
+        return False
+    try:
+        return chain[0].resolve(values) == chain[0].defaults()
+    except Exception:
+        return False
+
+
+def _sub(progress: Callable, start: float, end: float) -> Callable:
+    """``progress(fraction, desc=...)`` mapped into ``[start, end]`` of the whole job."""
+    def report(fraction: float, desc: str = "") -> None:
+        if progress is not None:
+            progress(start + (end - start) * fraction, desc=desc)
+    return report
+
+
+def compare_title(text: str, *, busy: bool = False, failed: bool = False) -> str:
+    """The compare section's title line (Markdown): what is compared, from when; or what failed."""
+    icon = "⏳ " if busy else ("⚠️ " if failed else "")
+    return f"#### 3 · Compare\n{icon}{html.escape(text, quote=False)}"
