@@ -250,7 +250,7 @@ def build_recordings(out: Path, cache: Path, manifest: dict, *, packages: list[s
                 continue
             clip = clip * np.float32(0.95 / max(0.95, float(np.max(np.abs(clip)))))  # mixed stems may clip
             name = f"{'real' if part == 'real' else 'train'}/{_slug(track.key)}_{k:02d}.flac"
-            save_audio(out / name, fade(clip), SR)
+            save_audio(out / name, fade(clip), SR, subtype="pcm24")  # no 16-bit floor in the empty band
             manifest[name] = {"file": name, "split": part, "kind": "recording", "source_package": track.package,
                               "genre": info.genre, "license": info.license, "track": track.key,
                               "start_s": round(start / SR, 3), "seconds": clip_s, "original_rate": rate,

@@ -82,10 +82,14 @@ def test_build_recordings_cuts_measures_and_never_mixes_splits(tmp_path, monkeyp
         y = np.concatenate([music(seconds=5.0, seed=i * 7 + k) for k in range(7)], axis=-1)
         if i % 2:
             y = brickwall(y, 48000, 16000)
-        sf.write(root / "music" / f"track{i}.flac", y.T, 48000)
-    (root / "music" / "blip.flac").write_bytes(b"")  # undecodable: skipped with a message
-    sf.write(root / "music" / "short.flac", music(seconds=2.0).T, 48000)  # a sound effect
-    monkeypatch.setattr(recordings, "PACKAGES", {"fake-music": Package("testgenre", "CC0", "synthetic")})
+        sf.write(root / "music" / f"track{i}.wav", y.T, 48000, subtype="FLOAT")  # lossy decodes are float
+    other = tmp_path / "cache" / "pkgs" / "fake-sfx"  # a second package: its files must not take the held-out slot
+    (other / "music").mkdir(parents=True)
+    (other / ".unpacked").write_text("ok\n")
+    (other / "music" / "blip.flac").write_bytes(b"")  # undecodable: skipped with a message
+    sf.write(other / "music" / "short.flac", music(seconds=2.0).T, 48000)  # a sound effect
+    monkeypatch.setattr(recordings, "PACKAGES", {"fake-music": Package("testgenre", "CC0", "synthetic"),
+                                                 "fake-sfx": Package("testgenre", "CC0", "synthetic")})
     monkeypatch.setattr(recordings, "VALID_MIN_BANDWIDTH_HZ", 15000.0)
     out, manifest, lines = tmp_path / "corpus", {}, []
     build_recordings(out, tmp_path / "cache", manifest, clip_s=4.0, is_silent=corpus.is_silent, fade=corpus.fade,
@@ -96,10 +100,17 @@ def test_build_recordings_cuts_measures_and_never_mixes_splits(tmp_path, monkeyp
     for entry in clips:
         by_track.setdefault(entry["track"], set()).add(entry["split"])
         assert (out / entry["file"]).exists() and entry["genre"] == "testgenre" and entry["license"] == "CC0"
-        odd = entry["track"].endswith(("track1.flac", "track3.flac"))
-        assert abs(entry["bandwidth_hz"] - 16000) < 400 if odd else entry["bandwidth_hz"] > 19000
+        odd = entry["track"].endswith(("track1.wav", "track3.wav"))
+        assert (abs(entry["bandwidth_hz"] - 16000) < 400 if odd else entry["bandwidth_hz"] > 19000), entry
         assert sf.info(out / entry["file"]).samplerate == 48000
     assert all(len(s) == 1 for s in by_track.values())  # a track is train or validation, never both
+    # the manifest's bandwidth (of the float decode) is what training uses, not a re-measure of the file
+    from restoration.training.data import cached_pairs
+    odd_entry = next(e for e in clips if e["track"].endswith("track1.wav"))
+    pair, = cached_pairs([out / odd_entry["file"]], seeds=[0], cache=tmp_path / "pairs", degrade=lambda y, sr, **k: y,
+                         bandwidths={(out / odd_entry["file"]).name: odd_entry["bandwidth_hz"]})
+    assert pair.bandwidth == odd_entry["bandwidth_hz"]
+    assert sf.info(out / odd_entry["file"]).subtype == "PCM_24"  # no 16-bit floor read as treble
     assert any("blip.flac" in line for line in lines)
     assert any("short" in e["track"] and e["split"] == "skipped" for e in manifest.values())
     before = json.dumps(manifest, sort_keys=True)

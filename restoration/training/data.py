@@ -72,9 +72,16 @@ def make_pair(path: str | os.PathLike, *, seed: int, degrade: Callable | None = 
 
 
 def cached_pairs(files: Sequence[Path], *, seeds: Sequence[int], cache: str | os.PathLike,
-                 degrade: Callable | None = None, config=None,
+                 degrade: Callable | None = None, config=None, bandwidths: dict[str, float] | None = None,
                  progress: Callable[[int, int], None] | None = None) -> list[Pair]:
-    """:func:`make_pair` for every file and seed, stored in ``cache`` keyed by file, size, mtime, seed and config."""
+    """:func:`make_pair` for every file and seed, stored in ``cache`` keyed by file, size, mtime, seed and config.
+
+    ``bandwidths`` (``{file name: Hz}``, from the corpus manifest) gives each clip's bandwidth as
+    measured on the decoded float source; only files missing from it are measured here. Measuring
+    the stored 16-bit FLAC instead would read its quantization floor (about -100 dB, white) as
+    content up to 24 kHz.
+    """
+    bandwidths = bandwidths or {}
     cache = Path(cache)
     cache.mkdir(parents=True, exist_ok=True)
     jobs = [(f, s) for f in files for s in seeds]
@@ -89,7 +96,8 @@ def cached_pairs(files: Sequence[Path], *, seeds: Sequence[int], cache: str | os
             tmp = target.with_suffix(".tmp.npy")
             np.save(tmp, both)
             os.replace(tmp, target)
-        pairs.append(Pair(f"{Path(path).stem}@{seed}", both[0], both[1], bandwidth_hz(both[0], SR)))
+        width = bandwidths.get(Path(path).name) or bandwidth_hz(both[0], SR)
+        pairs.append(Pair(f"{Path(path).stem}@{seed}", both[0], both[1], float(width)))
         if progress is not None:
             progress(i + 1, len(jobs))
     return pairs

@@ -106,8 +106,11 @@ def run(args: argparse.Namespace) -> int:
 
     degrade_config = degradation(args.codecs, args.cutoffs)
 
+    bandwidths = clip_bandwidths(args.data)
+
     def pairs_for(files, seeds):
-        return cached_pairs(files, seeds=seeds, cache=args.cache, config=degrade_config, progress=log.progress("pairs"))
+        return cached_pairs(files, seeds=seeds, cache=args.cache, config=degrade_config, bandwidths=bandwidths,
+                            progress=log.progress("pairs"))
 
     seeds = [args.seed * 100 + k for k in range(args.seeds_per_clip)]
 
@@ -206,9 +209,19 @@ def validation_files(root: str, count: int) -> list[Path]:
 
 def clip_genres(root: str) -> dict[str, str]:
     """``{"real/x.flac": genre}`` from ``root/manifest.json`` (empty when there is none)."""
+    return manifest_field(root, "genre")
+
+
+def clip_bandwidths(root: str) -> dict[str, float]:
+    """``{"x.flac": bandwidth Hz}`` of every clip that ``root/manifest.json`` measured (empty when none)."""
+    return {Path(name).name: float(v) for name, v in manifest_field(root, "bandwidth_hz").items()}
+
+
+def manifest_field(root: str, field: str) -> dict:
+    """``{file: entry[field]}`` over the clips of ``root/manifest.json`` that have ``field``."""
     path = Path(root) / "manifest.json"
     try:
-        return {e["file"]: e["genre"] for e in json.loads(path.read_text())["clips"] if "genre" in e}
+        return {e["file"]: e[field] for e in json.loads(path.read_text())["clips"] if field in e}
     except (OSError, ValueError, KeyError, TypeError):
         return {}
 
@@ -393,7 +406,8 @@ def evaluate(args: argparse.Namespace) -> int:
     genres = clip_genres(args.data)
     config = degradation(args.codecs, args.cutoffs)
     pairs = [p for i, f in enumerate(files) for p in
-             cached_pairs([f], seeds=[VALID_SEED + i], cache=args.cache, config=config)]
+             cached_pairs([f], seeds=[VALID_SEED + i], cache=args.cache, config=config,
+                          bandwidths=clip_bandwidths(args.data))]
     clip_genre = [genres.get(f"real/{f.name}", "other") for f in files]
     unet = {"checkpoint": str(Path(args.evaluate).resolve())}
     report = {"clips": [p.name for p in pairs], "genres": clip_genre, "cutoffs": args.cutoffs,
