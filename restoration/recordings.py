@@ -8,13 +8,13 @@ held-out track gives validation clips only (``real/``), never training clips (``
 Many sources are lossy (Vorbis, Opus, MP3) or 44.1 kHz, so their spectrum stops at 16-22 kHz. Every
 clip's own bandwidth (:func:`bandwidth_hz`) is stored in the manifest: training masks its loss above
 it, so an encoder's low-pass is never taught as music, and validation only uses clips that reach
-:data:`VALID_MIN_BANDWIDTH_HZ`. Packages reserved for independent evaluation
-(:data:`RESERVED`) are refused by :func:`check_allowed` wherever a package name enters.
+:data:`VALID_MIN_BANDWIDTH_HZ`. Only the vetted packages of :data:`PACKAGES` (license and content
+checked) are ever fetched: :func:`check_allowed` refuses any other name wherever a package name enters,
+so material kept aside for independent evaluation can never slip in.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import math
 import subprocess
@@ -46,8 +46,6 @@ MAX_TRAIN_CLIPS = 5
 AUDIO_SUFFIXES = (".ogg", ".opus", ".mp3", ".flac", ".wav", ".xm", ".mod", ".it", ".s3m")
 #: Frets on Fire stems mixed into their song.ogg, not tracks of their own.
 STEMS = ("guitar.ogg", "rhythm.ogg", "preview.ogg")
-#: Never train, validate or tune on these (fnmatch patterns): independent evaluation material.
-RESERVED = ("wesnoth-*music*", "wesnoth-music", "nexuiz-music")
 
 
 @dataclass(frozen=True)
@@ -75,7 +73,7 @@ PACKAGES = {
 
 
 class RecordingsError(RestorationError):
-    """A package is reserved or cannot be fetched, or a track cannot be decoded."""
+    """A package is not vetted or cannot be fetched, or a track cannot be decoded."""
 
 
 @dataclass(frozen=True)
@@ -92,10 +90,10 @@ class Track:
 
 
 def check_allowed(package: str) -> str:
-    """``package`` unchanged, or :class:`RecordingsError` for a package reserved for independent evaluation."""
-    if any(fnmatch.fnmatch(package, pattern) for pattern in RESERVED):
-        raise RecordingsError(f"{package} is reserved for independent evaluation and must never be used for "
-                              "training, validation or tuning")
+    """``package`` unchanged, or :class:`RecordingsError` when it is not one of the vetted :data:`PACKAGES`."""
+    if package not in PACKAGES:
+        raise RecordingsError(f"{package} is not a vetted recording package (license and content unchecked, or kept "
+                              f"aside for independent evaluation); vetted: {', '.join(PACKAGES)}")
     return package
 
 
@@ -203,9 +201,6 @@ def build_recordings(out: Path, cache: Path, manifest: dict, *, packages: list[s
     track, start and ``bandwidth_hz``.
     """
     packages = [check_allowed(p) for p in (packages or list(PACKAGES))]
-    unknown = sorted(set(packages) - set(PACKAGES))
-    if unknown:
-        raise RecordingsError(f"unknown recording package(s) {', '.join(unknown)}; known: {', '.join(PACKAGES)}")
     per_package = [list_tracks(p, fetch(p, cache, log=log)) for p in packages]
     tracks = [t for group in _interleave(per_package) for t in group]
     split = split_tracks(tracks)

@@ -44,25 +44,27 @@ def test_bandwidth_keeps_natural_treble_roll_off():
     assert bandwidth_hz(np.fft.irfft(spec, n=y.shape[-1]), 48000) > 23000
 
 
-@pytest.mark.parametrize("name", ["wesnoth-music", "wesnoth-1.16-music", "wesnoth-1.18-music", "nexuiz-music"])
-def test_reserved_packages_are_refused(name, tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", ["some-game-music", "fretsonfire-songs-other", ""])
+def test_packages_outside_the_vetted_list_are_refused(name, tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(recordings.subprocess, "run", lambda *a, **k: calls.append(a))
-    with pytest.raises(RecordingsError, match="reserved for independent evaluation"):
+    assert check_allowed("ufoai-music") == "ufoai-music"
+    with pytest.raises(RecordingsError, match="not a vetted recording package"):
         check_allowed(name)
-    with pytest.raises(RecordingsError, match="reserved"):
+    with pytest.raises(RecordingsError, match="not a vetted"):
         recordings.fetch(name, tmp_path)
-    monkeypatch.setitem(recordings.PACKAGES, name, Package("rock", "none", "a test"))  # even if listed
-    with pytest.raises(RecordingsError, match="reserved"):
+    with pytest.raises(RecordingsError, match="not a vetted"):
         build_recordings(tmp_path, tmp_path, {}, packages=[name], is_silent=lambda y: False, fade=lambda y: y,
                          save_manifest=lambda: None)
     assert calls == [] and not any(tmp_path.iterdir())  # nothing downloaded, nothing written
 
 
-def test_corpus_cli_refuses_a_reserved_package(tmp_path, capsys):
-    assert corpus.main(["--out", str(tmp_path / "c"), "--cache", str(tmp_path / "d"), "--packages", "nexuiz-music"]) == 2
+def test_corpus_cli_refuses_a_package_outside_the_vetted_list(tmp_path, capsys):
+    assert corpus.main(["--out", str(tmp_path / "c"), "--cache", str(tmp_path / "d"),
+                        "--packages", "some-game-music"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "nexuiz-music is reserved" in err
+    assert err.count("\n") == 1 and "some-game-music is not a vetted recording package" in err
+    assert not (tmp_path / "d").exists() or not any((tmp_path / "d").rglob("*.deb"))
 
 
 def test_tracks_split_by_track_with_one_held_out_per_small_package():
