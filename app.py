@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import importlib.util
 import os
 import shutil
 import signal
@@ -24,6 +23,7 @@ import gradio as gr
 from restoration.models.catalog import ModelCatalog
 from studio import STATIC, guard
 from studio.examples import example_rows
+from studio.listening_tab import build_listening_tab
 from studio.studio_tab import DEFAULT_METHOD, build_studio_tab
 from studio.warmup import start_warm_up
 from studio.workbench import Workbench
@@ -48,19 +48,10 @@ def build_ui(*, db_path: str | None = None, admin_password: str | None = None,
                     "A/B player, spectrograms, spectra and the metrics that say whether it helped.")
         with gr.Tab("Studio"):
             build_studio_tab(workbench)
-        listening_tab = _listening_tab()
-        if listening_tab is not None:
-            with gr.Tab("Listening test"):
-                listening_tab(db_path=db_path, admin_password=admin_password)
+        with gr.Tab("Listening test"):
+            build_listening_tab(db_path=db_path, admin_password=admin_password)
     workbench.blocks = demo
     return demo
-
-
-def _listening_tab():
-    """The listening test's ``build_listening_tab`` (None when its module is missing)."""
-    if importlib.util.find_spec("studio.listening_tab") is None:
-        return None
-    return importlib.import_module("studio.listening_tab").build_listening_tab
 
 
 def launch(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int | None = 7860, share: bool = False,

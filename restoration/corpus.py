@@ -35,7 +35,7 @@ from typing import Callable
 
 import numpy as np
 
-from .audio import load_audio, resample, save_audio
+from .audio import load_audio, save_audio
 from .errors import RestorationError
 
 SR = 48000

@@ -212,16 +212,16 @@ def build_recordings(out: Path, cache: Path, manifest: dict, *, packages: list[s
     for track in tracks:
         if track.key in done:
             continue
+        guitar = track.path.with_name("guitar.ogg")
         try:
             y, rate = decode(track.path)
+            if track.path.name == "song.ogg" and guitar.exists():  # Frets on Fire: backing + lead guitar stems
+                g, _ = decode(guitar)
+                n = min(y.shape[-1], g.shape[-1])
+                y = y[:, :n] + g[:, :n]
         except RecordingsError as exc:
             log(f"skip {track.key}: {exc}")
             continue
-        guitar = track.path.with_name("guitar.ogg")
-        if track.path.name == "song.ogg" and guitar.exists():  # Frets on Fire: backing + lead guitar stems
-            g, _ = decode(guitar)
-            n = min(y.shape[-1], g.shape[-1])
-            y = y[:, :n] + g[:, :n]
         seconds = y.shape[-1] / rate
         if seconds < MIN_TRACK_S:
             _skip(manifest, track, f"{seconds:.1f} s long: a sound effect, not music")

@@ -30,9 +30,10 @@ from restoration.listening import (PROTOCOLS, ListeningService, ListeningStore, 
                                    summarize)
 from restoration.listening.render import DEFAULT_LUFS, DEFAULT_SECONDS
 from studio.guard import ScratchFolder, Throttle, client_id, handled, scrub
+from studio import static_text
+from studio.ab_player import file_data as ab_file_data
 from studio.sync_player import sync_player_head
 
-STATIC = Path(__file__).resolve().parent / "static"
 _INTRO = ("Pick a test and enter your name (any nickname). You get one trial at a time in one player: all "
           "samples run together, and switching (keys 1–9, A, B, X, R; Space plays or pauses) keeps the position. "
           "Play every sample, then answer. Every answer is saved the moment you give it: come back with the same "
@@ -62,8 +63,6 @@ def build_listening_tab(*, db_path: str | None, admin_password: str | None) -> N
         return
     warning = persistence_warning(store.path)
     print(f"Listening tests: database {store.path}" + (f"\nWARNING: {warning}" if warning else ""), flush=True)
-    # Inside gradio's cache folder the files are served under their own (random) names; gradio
-    # would otherwise copy them into a folder named after their content hash.
     add_components(ListeningHandlers(store, admin_password), warning)
 
 
@@ -73,8 +72,8 @@ def _user_errors(fn):
 
 
 def file_data(path: Path) -> dict:
-    """A gradio file payload: gradio serves the file and puts its URL in the trial player's value."""
-    return {"path": str(path), "orig_name": path.name, "mime_type": "audio/flac", "meta": {"_type": "gradio.FileData"}}
+    """A gradio file payload for one FLAC stimulus (its URL goes into the trial player's value)."""
+    return ab_file_data(path, mime_type="audio/flac")
 
 
 class ListeningHandlers:
@@ -268,8 +267,8 @@ def trial_player(h: ListeningHandlers) -> gr.HTML:
         return h.played_from_player(report)
 
     return gr.HTML(value=None, html_template='<div class="tp"></div>',
-                   css_template=(STATIC / "trial_player.css").read_text(encoding="utf-8"),
-                   js_on_load=(STATIC / "trial_player.js").read_text(encoding="utf-8"), head=sync_player_head(),
+                   css_template=static_text("trial_player.css"),
+                   js_on_load=static_text("trial_player.js"), head=sync_player_head(),
                    server_functions=[played], elem_id="trial-player", label="Trial")
 
 

@@ -3,8 +3,8 @@ model would have to come from a hub that cannot be reached.
 
 A model is *ready* when its weights are on this machine (the shipped U-Net, Demucs files in
 torch's hub cache, MusicGen in the Hugging Face cache or a local folder). Anything else needs a
-download; :func:`hub_reachable` tries one TCP connection per hub (once, at start, in the
-background), so a request for a model that cannot be fetched fails at once instead of after the
+download; :func:`hub_reachable` tries one TCP connection per hub (once, when the UI is built, and
+not at all with ``HF_HUB_OFFLINE``), so a request for a model that cannot be fetched fails at once instead of after the
 loaders' retries.
 """
 
@@ -43,12 +43,6 @@ def hub_reachable(kind: str) -> bool:
             except OSError:
                 _probed[kind] = False
         return _probed[kind]
-
-
-def probe_hubs() -> None:
-    """Probe every hub (run it at start, in a background thread)."""
-    for kind in HUB_HOSTS:
-        hub_reachable(kind)
 
 
 @functools.lru_cache(maxsize=1)

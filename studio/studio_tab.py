@@ -126,8 +126,9 @@ def _source_panel(catalog: ModelCatalog, limits: guard.Limits) -> SimpleNamespac
                          sources=["upload"], elem_id="reference-audio")
     gr.Markdown(limits.note(), elem_id="upload-limits")
     examples = None
-    if example_rows():
-        examples = gr.Examples(example_rows(), inputs=[original, reference], elem_id="examples",
+    rows = example_rows()
+    if rows:
+        examples = gr.Examples(rows, inputs=[original, reference], elem_id="examples",
                                label="Examples: one click restores and compares (the clip with a reference also "
                                      "gets LSD and ViSQOL)")
     return SimpleNamespace(prompt=prompt, model=model, settings=settings, generate=generate,

@@ -20,6 +20,7 @@ import gradio as gr
 import numpy as np
 
 from restoration import BadInputError, load_audio, parse_chain, restore, save_audio, to_pcm16
+from restoration.audio import probe_audio
 from restoration.models import musicgen
 from restoration.models.catalog import ModelCatalog
 
@@ -112,7 +113,7 @@ class Workbench:
         if not audio:
             return None
         try:
-            return self.read(audio, "the original")[1]
+            return probe_audio(audio).samplerate  # the header only: Restore reads (and checks) the whole file
         except Exception:  # the restore button says what is wrong with the file
             return None
 
@@ -128,6 +129,7 @@ class Workbench:
         """
         history = list(history or [])
         y, sr = self.read(audio, "the audio to restore")
+        ref = self.read(reference, "the reference") if reference else None  # refused before any work
         values = parse_params(params)
         chain = parse_chain(method)
         loaded = guard.restore_params(self.catalog, method, values, self.limits)  # model names -> sources
@@ -152,7 +154,6 @@ class Workbench:
         run, clock = len(history) + 1, time.strftime("%H:%M:%S")
         a = Side(str(original_path), f"original ({stem})", sr)
         b = Side(str(restored_path), f"#{run} {method}", rate)
-        ref = self.read(reference, "the reference") if reference else None
         caption = f"{a.label} vs {b.label}, restored at {clock}"
         shown = comparison.first_paint(self.scratch, a, original_measured, b, (out, rate), ref, caption=caption,
                                        progress=_sub(progress, 0.7, 1.0))

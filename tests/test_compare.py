@@ -51,7 +51,6 @@ def test_matching_views_are_reused_and_others_aligned(pair):
     assert same_a is b and same_b is b
     up, kept = compare.aligned(a, b)
     assert kept is b and up.sr == 48000 and up.samples == b.samples
-    assert compare.change_metrics(b, b)["logmel_change"] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_pictures_show_the_missing_band_and_the_difference(pair):

@@ -325,8 +325,11 @@ def test_warm_start_copies_matching_weights_and_shifts(tmp_path):
     from restoration.training.train import warm_start
 
     old = tiny_model()
+    with torch.no_grad():
+        old.head.bias[-old.bands:] = 0.37  # a trained noise gain, unlike the new model's initial one
     folder = ckpt.save_checkpoint(old, tmp_path / "old")
     new = SpectralUNet(UNetConfig(channels=TINY.channels, shifts=(64, 96, 128)))
+    assert old.config.noise and new.config.noise
     head_before = new.head.bias.detach().clone()
     assert warm_start(new, folder) > 0
     bands = new.bands
@@ -335,6 +338,7 @@ def test_warm_start_copies_matching_weights_and_shifts(tmp_path):
     assert torch.equal(new.head.bias[bands:2 * bands], old.head.bias[bands:2 * bands])  # shift 64 (in both)
     assert torch.equal(new.head.bias[2 * bands:3 * bands], head_before[2 * bands:3 * bands])  # 96: new
     assert torch.equal(new.head.bias[3 * bands:4 * bands], old.head.bias[2 * bands:3 * bands])  # 128 -> its block
+    assert torch.equal(new.head.bias[-bands:], old.head.bias[-bands:])  # the noise gain, last in both heads
 
 
 def test_target_checks_read_an_evaluation_report():

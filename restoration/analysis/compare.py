@@ -178,9 +178,3 @@ def detail_reference_metrics(estimate: SignalView, reference: SignalView, *, vis
         "logmel": m._log_mel(est.channel_power, ref.channel_power, est.sr),
         "visqol": m._visqol(est.y, ref.y, est.sr) if use_visqol else float("nan"),
     }
-
-
-def change_metrics(original: SignalView, restored: SignalView) -> dict[str, float]:
-    """How much the restoration changed the signal: ``logmel_change`` (log-mel distance, nepers)."""
-    a, b = aligned(original, restored)
-    return {"logmel_change": m._log_mel(a.channel_power, b.channel_power, a.sr)}

@@ -41,7 +41,7 @@ def restore(y: np.ndarray, sr: int, *, strength: float = 1.0, air: float = 0.0, 
     grid = model.config.hop * model.frame_multiple  # chunks start on the model's frame grid
     overlap = grid * max(1, round(OVERLAP_S * OUTPUT_SR / grid))
     out = None
-    for c in range(y.shape[0]):  # one channel at a time: the float64 overlap-add buffer stays small
+    for c in range(y.shape[0]):  # one channel at a time: the overlap-add buffer stays small
         n = round(y.shape[-1] * OUTPUT_SR / sr) if out is None else out.shape[-1]
         span = n + overlap
         count = max(1, round(span / max(grid, round(CHUNK_S * OUTPUT_SR) - overlap)))

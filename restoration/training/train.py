@@ -184,6 +184,8 @@ def warm_start(model, folder: str) -> int:
             copied += 1
         blocks = {0: 0} | {1 + source.config.shifts.index(s): 1 + i for i, s in enumerate(model.config.shifts)
                            if s in source.config.shifts}
+        if source.config.noise and model.config.noise:  # the noise gain is the last block of both heads
+            blocks[source.outputs - 1] = model.outputs - 1
         bands = model.bands
         if source.bands == bands and old["head.weight"].shape[1] == new["head.weight"].shape[1]:
             for src, dst in blocks.items():
@@ -405,9 +407,9 @@ def evaluate(args: argparse.Namespace) -> int:
     files = validation_files(args.data, args.val_clips)
     genres = clip_genres(args.data)
     config = degradation(args.codecs, args.cutoffs)
+    bandwidths = clip_bandwidths(args.data)
     pairs = [p for i, f in enumerate(files) for p in
-             cached_pairs([f], seeds=[VALID_SEED + i], cache=args.cache, config=config,
-                          bandwidths=clip_bandwidths(args.data))]
+             cached_pairs([f], seeds=[VALID_SEED + i], cache=args.cache, config=config, bandwidths=bandwidths)]
     clip_genre = [genres.get(f"real/{f.name}", "other") for f in files]
     unet = {"checkpoint": str(Path(args.evaluate).resolve())}
     report = {"clips": [p.name for p in pairs], "genres": clip_genre, "cutoffs": args.cutoffs,
