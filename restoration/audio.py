@@ -192,15 +192,13 @@ def save_audio(
         raise BadInputError(f"refusing to overwrite the input file {path}")
     y = as_channels_first(y)
     sr = check_rate(sr, what="output sample rate")
-    if subtype != "float":
-        y = np.clip(y, -1.0, 1.0)
     if not path.parent.exists():
         raise OutputError(f"output folder does not exist: {path.parent}")
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(suffix=path.suffix, prefix=".out.", dir=path.parent)
         os.close(fd)
-        sf.write(tmp, y.T, sr, format=fmt, subtype="MPEG_LAYER_III" if fmt == "MP3" else SUBTYPES[subtype])
+        _write_blocks(tmp, y, sr, fmt, "MPEG_LAYER_III" if fmt == "MP3" else SUBTYPES[subtype], clip=subtype != "float")
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; an output file gets the usual mode
         os.replace(tmp, path)
     except (OSError, sf.LibsndfileError) as exc:
@@ -209,6 +207,18 @@ def save_audio(
         if tmp is not None and Path(tmp).exists():
             Path(tmp).unlink(missing_ok=True)
     return path
+
+
+#: Frames written per block: the file is written without a full-length clipped or transposed copy.
+WRITE_BLOCK = 1 << 18
+
+
+def _write_blocks(path: str, y: np.ndarray, sr: int, fmt: str, subtype: str, *, clip: bool) -> None:
+    """Write ``(channels, samples)`` ``y`` to ``path`` block by block, clipped to [-1, 1] when ``clip``."""
+    with sf.SoundFile(path, "w", samplerate=sr, channels=y.shape[0], format=fmt, subtype=subtype) as handle:
+        for start in range(0, y.shape[-1], WRITE_BLOCK):
+            block = np.array(y[:, start:start + WRITE_BLOCK].T, order="C")  # a copy: y is never changed
+            handle.write(np.clip(block, -1.0, 1.0, out=block) if clip else block)
 
 
 def _umask() -> int:

@@ -41,39 +41,44 @@ def padded(fn: Callable[[np.ndarray], np.ndarray], y: np.ndarray, *, chunk: int,
 
 
 def overlap_add(fn: Callable[[np.ndarray], np.ndarray], y: np.ndarray, *, chunk: int, overlap: int,
-                batch_size: int = 1, progress: Progress = None) -> np.ndarray:
+                batch_size: int = 1, progress: Progress = None, out: np.ndarray | None = None) -> np.ndarray:
     """Apply ``fn`` over overlapping chunks of ``chunk`` samples, cross-faded over ``overlap`` samples.
 
     ``fn`` receives a batch of shape ``(k, ..., chunk)`` (``k <= batch_size``) and returns the same
-    shape. The signal is zero-padded by ``overlap`` at both ends so every sample is covered by a
-    full cross-fade; the result has the shape of ``y``. Linear ``fn`` gives ``fn(y)`` up to rounding.
+    shape. The signal is taken as zero-padded by ``overlap`` at both ends so every sample is covered
+    by a full cross-fade; the result has the shape of ``y`` and is written into ``out`` when given
+    (float32, ``y``'s shape; it may not overlap ``y``). Linear ``fn`` gives ``fn(y)`` up to rounding.
+    Memory: ``y``, the result and one batch of chunks (no padded copy of the signal).
     """
     if not 0 <= overlap < chunk:
         raise ValueError("overlap must be in [0, chunk)")
     n = y.shape[-1]
     stride = chunk - overlap
-    total = n + 2 * overlap
-    count = max(1, int(np.ceil(max(total - overlap, 1) / stride)))
-    length = (count - 1) * stride + chunk
-    pad = [(0, 0)] * (y.ndim - 1) + [(overlap, length - n - overlap)]
-    ypad = np.pad(np.asarray(y, dtype=np.float32), pad)
-    del y  # when the caller passed a temporary, its memory goes now
+    count = max(1, int(np.ceil(max(n + overlap, 1) / stride)))
     window = crossfade_window(chunk, overlap).astype(np.float32)
-    # float32: a 10-minute channel at 48 kHz is 115 MB, not 230. The ramps are complementary
-    # (k / (overlap + 1) meets (overlap + 1 - k) / (overlap + 1)), so the windows sum to exactly 1 over
-    # the kept samples (every one lies past the first ramp and before the last): no weight buffer.
-    out = np.zeros(ypad.shape, dtype=np.float32)
-    starts = [i * stride for i in range(count)]
+    # The ramps are complementary (k / (overlap + 1) meets (overlap + 1 - k) / (overlap + 1)), so the
+    # windows sum to exactly 1 over every kept sample: no weight buffer, and ``out`` accumulates in place.
+    if out is None:
+        out = np.zeros(y.shape, dtype=np.float32)
+    elif out.shape != y.shape or out.dtype != np.float32:
+        raise ValueError(f"out must be float32 of shape {y.shape}")
+    else:
+        out[...] = 0.0
+    starts = [i * stride - overlap for i in range(count)]  # in the signal's samples; the first is -overlap
     for b in range(0, count, batch_size):
         group = starts[b:b + batch_size]
-        batch = np.stack([ypad[..., s:s + chunk] for s in group])
+        batch = np.zeros((len(group), *y.shape[:-1], chunk), dtype=np.float32)
+        for k, s in enumerate(group):
+            lo, hi = max(s, 0), min(s + chunk, n)
+            batch[k, ..., lo - s:hi - s] = y[..., lo:hi]
         result = np.asarray(fn(batch), dtype=np.float32)
         if result.shape != batch.shape:
             raise ValueError(f"chunk function changed the shape {batch.shape} -> {result.shape}")
         for s, seg in zip(group, result):
-            out[..., s:s + chunk] += seg * window
+            lo, hi = max(s, 0), min(s + chunk, n)
+            out[..., lo:hi] += seg[..., lo - s:hi - s] * window[lo - s:hi - s]
         _report(progress, min(b + batch_size, count), count)
-    return np.ascontiguousarray(out[..., overlap:overlap + n])
+    return out
 
 
 def crossfade_window(chunk: int, overlap: int) -> np.ndarray:

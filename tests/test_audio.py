@@ -106,3 +106,20 @@ def test_save_refuses_input_and_leaves_nothing_on_failure(tmp_path, music):
     with pytest.raises(Exception):
         save_audio(tmp_path / "bad.wav", music(16000, 0.5, 1), -5)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav"]
+
+
+def test_save_writes_in_blocks_clips_and_leaves_the_signal_alone(tmp_path, monkeypatch):
+    import restoration.audio as audio
+
+    monkeypatch.setattr(audio, "WRITE_BLOCK", 1000)  # several blocks and a partial last one
+    rng = np.random.default_rng(0)
+    for channels in (1, 2):
+        y = (1.5 * rng.standard_normal((channels, 4321))).astype(np.float32)
+        before = y.copy()
+        for subtype, clip in (("pcm24", True), ("float", False)):
+            path = save_audio(tmp_path / f"b{channels}{subtype}.wav", y, 48000, subtype=subtype)
+            back, sr = sf.read(path, dtype="float32", always_2d=True)
+            expected = np.clip(y, -1, 1) if clip else y
+            assert sr == 48000 and back.shape == (4321, channels)
+            np.testing.assert_allclose(back.T, expected, atol=1e-6)
+        np.testing.assert_array_equal(y, before)  # the caller's array is never clipped in place

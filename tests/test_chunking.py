@@ -51,3 +51,19 @@ def test_overlap_add_rejects_shape_change_and_bad_overlap():
         overlap_add(lambda b: b[..., :-1], x, chunk=4096, overlap=512)
     with pytest.raises(ValueError, match="overlap"):
         overlap_add(lambda b: b, x, chunk=4096, overlap=4096)
+
+
+def test_overlap_add_writes_into_a_given_buffer_with_the_same_result():
+    x = np.random.default_rng(3).standard_normal((1, 30_001)).astype(np.float32)
+
+    def bend(batch):  # nonlinear and position-dependent: any misplaced sample changes the result
+        return np.tanh(3 * batch) + 0.1 * batch[..., ::-1]
+
+    expected = overlap_add(bend, x, chunk=4096, overlap=512, batch_size=2)
+    target = np.full((2, 30_001), 7.0, np.float32)
+    returned = overlap_add(bend, x, chunk=4096, overlap=512, batch_size=2, out=target[1:])
+    np.testing.assert_array_equal(target[1], expected[0])
+    assert np.shares_memory(returned, target)
+    np.testing.assert_array_equal(target[0], 7.0)  # the rest of the caller's buffer is untouched
+    with pytest.raises(ValueError, match="out must be float32"):
+        overlap_add(bend, x, chunk=4096, overlap=512, out=np.zeros((1, 30_000), np.float32))

@@ -41,19 +41,18 @@ def restore(y: np.ndarray, sr: int, *, strength: float = 1.0, air: float = 0.0, 
     grid = model.config.hop * model.frame_multiple  # chunks start on the model's frame grid
     overlap = grid * max(1, round(OVERLAP_S * OUTPUT_SR / grid))
     out = None
-    for c in range(y.shape[0]):  # one channel at a time: the overlap-add buffer stays small
-        n = round(y.shape[-1] * OUTPUT_SR / sr) if out is None else out.shape[-1]
+    for c in range(y.shape[0]):  # one channel at a time: only one resampled channel is held
+        wide = resample(y[c:c + 1], sr, OUTPUT_SR)
+        if out is None:
+            n = wide.shape[-1]
+            out = np.empty((y.shape[0], n), dtype=np.float32)
         span = n + overlap
         count = max(1, round(span / max(grid, round(CHUNK_S * OUTPUT_SR) - overlap)))
         chunk = grid * math.ceil((math.ceil(span / count) + overlap) / grid)  # equal chunks, 0.7-1.5 x CHUNK_S
-        # the resampled channel is passed as a temporary: overlap_add frees it once it has padded it
-        restored = overlap_add(lambda batch: _apply(model, batch, device, float(strength), float(air)),
-                               resample(y[c:c + 1], sr, OUTPUT_SR), chunk=chunk, overlap=overlap,
-                               batch_size=BATCH[device], progress=_channel_progress(progress, c, y.shape[0]))[0]
-        if out is None:
-            out = np.empty((y.shape[0], restored.shape[-1]), dtype=np.float32)
-        out[c] = restored
-        del restored
+        overlap_add(lambda batch: _apply(model, batch, device, float(strength), float(air)), wide[..., :n],
+                    chunk=chunk, overlap=overlap, batch_size=BATCH[device], out=out[c:c + 1],
+                    progress=_channel_progress(progress, c, y.shape[0]))
+        del wide
     return out
 
 

@@ -126,15 +126,16 @@ class LowBandComplexLoss(nn.Module):
 
 class RestorationLoss(nn.Module):
     """Multi-resolution STFT loss, plus ``complex_weight`` times the low-band complex L1 and
-    ``level_weight`` times the band-level L1, both at ``complex_n_fft``.
+    ``level_weight`` times the band-level L1, both at ``complex_n_fft``, plus ``visqol_weight`` times
+    ``5 - `` the ViSQOL surrogate's MOS (:mod:`restoration.training.visqol_surrogate`; 0 leaves it out).
 
     Each resolution's spectra are computed once and shared by both terms; ``parts`` holds the last
     value of each term.
     """
 
     def __init__(self, *, sample_rate: int = 48000, hf_hz: float = 11000.0, hf_weight: float = 2.0,
-                 complex_weight: float = 0.5, level_weight: float = 1.0, complex_n_fft: int = 1024,
-                 resolutions=RESOLUTIONS) -> None:
+                 complex_weight: float = 0.5, level_weight: float = 1.0, visqol_weight: float = 0.0,
+                 complex_n_fft: int = 1024, resolutions=RESOLUTIONS) -> None:
         super().__init__()
         if complex_n_fft not in [n for n, _ in resolutions]:
             raise ValueError("complex_n_fft must be one of the resolutions")
@@ -143,6 +144,11 @@ class RestorationLoss(nn.Module):
         self.complex = LowBandComplexLoss(complex_n_fft, sample_rate=sample_rate)
         self.level = BandLevelLoss(complex_n_fft, sample_rate=sample_rate)
         self.complex_n_fft, self.complex_weight, self.level_weight = complex_n_fft, complex_weight, level_weight
+        self.visqol_weight = visqol_weight
+        if visqol_weight:
+            from .visqol_surrogate import VisqolSurrogate
+
+            self.visqol = VisqolSurrogate(sample_rate)
         self.parts: dict[str, float] = {}
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, bandwidth: torch.Tensor | None = None) -> torch.Tensor:
@@ -154,6 +160,11 @@ class RestorationLoss(nn.Module):
             if loss.n_fft == self.complex_n_fft:
                 complex_l1 = self.complex.from_spectra(p, t)
                 level = self.level.from_spectra(p, t, bandwidth)
+        total = spectral + self.complex_weight * complex_l1 + self.level_weight * level
         self.parts = {"mrstft": float(spectral.detach()), "complex": float(complex_l1.detach()),
                       "level": float(level.detach())}
-        return spectral + self.complex_weight * complex_l1 + self.level_weight * level
+        if self.visqol_weight:
+            mos = self.visqol(pred, target, bandwidth).mean()
+            total = total + self.visqol_weight * (5.0 - mos)
+            self.parts["visqol"] = float(mos.detach())
+        return total
