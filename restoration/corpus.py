@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 
 from .audio import load_audio, save_audio
-from .errors import RestorationError
+from .errors import RestorationError, last_line
 
 SR = 48000
 CLIP_S = 10.0
@@ -153,7 +153,7 @@ def make_mma_midi(groove: str, tempo: float, chart: list[str], target: Path) -> 
     proc = subprocess.run(["mma", str(script), "-f", str(target)], capture_output=True, text=True,
                           cwd=target.parent)
     if proc.returncode != 0 or not target.exists():
-        raise CorpusError(f"mma failed on groove {groove}: {_last_line(proc.stdout + proc.stderr)}")
+        raise CorpusError(f"mma failed on groove {groove}: {last_line(proc.stdout + proc.stderr)}")
     return target
 
 
@@ -369,7 +369,7 @@ def render_midi(midi: Path, settings: RenderSettings, workdir: Path, *, soundfon
     except subprocess.TimeoutExpired:
         raise CorpusError(f"fluidsynth took longer than {RENDER_TIMEOUT_S} s on {midi.name}") from None
     if proc.returncode != 0 or not wav.exists() or wav.stat().st_size <= 44:
-        raise CorpusError(f"fluidsynth failed on {midi.name}: {_last_line(proc.stdout + proc.stderr)}")
+        raise CorpusError(f"fluidsynth failed on {midi.name}: {last_line(proc.stdout + proc.stderr)}")
     y, _ = load_audio(wav)
     wav.unlink()
     return y
@@ -576,11 +576,6 @@ def _write_manifest(out: Path, manifest: dict) -> None:
 
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_") + f"_{zlib.crc32(text.encode()) % 1000:03d}"
-
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "no output"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,3 +40,9 @@ def first_line(exc: BaseException) -> str:
     """The first non-empty line of an exception's message (its type name if it has none)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
+
+
+def last_line(text: str | None) -> str:
+    """The last non-empty line of a tool's output (its error, usually), or "no output"."""
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"

@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 
 from .audio import resample, save_audio
-from .errors import RestorationError
+from .errors import RestorationError, last_line
 
 SR = 48000
 CLIP_S = 10.0
@@ -111,11 +111,11 @@ def fetch(package: str, cache: Path, *, log: Callable[[str], None] = lambda s: N
         result = subprocess.run(["apt-get", "download", package], cwd=debs, capture_output=True, text=True)
         found = sorted(debs.glob(f"{package}_*.deb"))
         if result.returncode or not found:
-            raise RecordingsError(f"apt-get download {package} failed: {_last_line(result.stderr)}")
+            raise RecordingsError(f"apt-get download {package} failed: {last_line(result.stderr)}")
     root.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(["dpkg-deb", "-x", str(found[-1]), str(root)], capture_output=True, text=True)
     if result.returncode:
-        raise RecordingsError(f"dpkg-deb -x {found[-1].name} failed: {_last_line(result.stderr)}")
+        raise RecordingsError(f"dpkg-deb -x {found[-1].name} failed: {last_line(result.stderr)}")
     for archive in root.rglob("*.pk3"):  # UFO:AI keeps its music in a zip archive
         with zipfile.ZipFile(archive) as zf:
             members = [m for m in zf.namelist() if m.lower().endswith(AUDIO_SUFFIXES)]
@@ -153,11 +153,11 @@ def decode(path: Path) -> tuple[np.ndarray, int]:
     try:
         rate = int(probe.stdout.strip().splitlines()[0])
     except (ValueError, IndexError):
-        raise RecordingsError(f"cannot read the sample rate of {path.name}: {_last_line(probe.stderr)}") from None
+        raise RecordingsError(f"cannot read the sample rate of {path.name}: {last_line(probe.stderr)}") from None
     result = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-map", "0:a:0", "-ac", "2",
                              "-f", "f32le", "-"], capture_output=True)
     if result.returncode:
-        raise RecordingsError(f"cannot decode {path.name}: {_last_line(result.stderr.decode(errors='replace'))}")
+        raise RecordingsError(f"cannot decode {path.name}: {last_line(result.stderr.decode(errors='replace'))}")
     y = np.frombuffer(result.stdout, dtype=np.float32).reshape(-1, 2).T
     return np.ascontiguousarray(y), rate
 
@@ -272,8 +272,3 @@ def _interleave(groups: list[list[Track]]) -> list[list[Track]]:
 def _slug(text: str) -> str:
     stem = "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")[-60:]
     return f"{stem}_{hashlib.sha1(text.encode()).hexdigest()[:6]}"
-
-
-def _last_line(text: str) -> str:
-    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "no output"
