@@ -32,7 +32,7 @@ import soundfile as sf
 
 from ..errors import BadInputError
 from .protocol import RESPONSES, listener_plan
-from .storage import Listener, ListeningStore, Shown
+from .storage import REFERENCE_SLOT, X_SLOT, Listener, ListeningStore, Shown
 
 #: Seconds each sample must have been played before an answer is accepted (or half of the
 #: sample, when it is shorter than twice this).
@@ -42,8 +42,6 @@ SCRATCH_MAX_AGE_S = 6 * 3600
 #: ... and beyond this many listeners with files on disk, the longest idle ones lose theirs (their
 #: players have decoded the audio already), so that joining under many names cannot fill the disk.
 SCRATCH_MAX_LISTENERS = 200
-#: Slot keys with a meaning of their own: the ABX X and the open MUSHRA reference.
-X_SLOT, REFERENCE_SLOT = "X", "R"
 INSTRUCTIONS = {
     "ab": "Listen to A and B, then choose the one you prefer (or No preference).",
     "abx": "X is the same as either A or B. Listen to all three, then say which one X is.",

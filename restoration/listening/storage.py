@@ -33,6 +33,11 @@ from typing import Any, Callable, Iterator, Sequence
 from ..errors import BadInputError, RestorationError
 from .protocol import RESPONSES, check_protocol, listener_seed, normalize_name
 
+#: Slot keys of the trial's unknown (ABX) and of the shown reference (MUSHRA); every other key is a
+#: stimulus the listener answers about.
+X_SLOT, REFERENCE_SLOT = "X", "R"
+_PLAYED = "SELECT slot, SUM(seconds) FROM plays WHERE token = ? GROUP BY slot"
+
 #: Version of the schema this code writes (stored in ``PRAGMA user_version``).
 SCHEMA_VERSION = 2
 #: How long a writer waits for a lock before failing, seconds.
@@ -590,8 +595,7 @@ class ListeningStore:
 
     def played(self, token: str) -> dict[str, float]:
         """Seconds played per slot key of a presentation (slots never played are absent)."""
-        return {r[0]: float(r[1]) for r in self._read("SELECT slot, SUM(seconds) FROM plays WHERE token = ? "
-                                                      "GROUP BY slot", (token,))}
+        return {r[0]: float(r[1]) for r in self._read(_PLAYED, (token,))}
 
     def answer_presentation(self, token: str, response: str, *, ratings: dict[str, float] | None = None,
                             required_play_s: dict[str, float] | None = None) -> bool:
@@ -610,12 +614,11 @@ class ListeningStore:
             if answered_at is not None:
                 return False
             slots = json.loads(slots)
-            played = {r[0]: float(r[1]) for r in conn.execute(
-                "SELECT slot, SUM(seconds) FROM plays WHERE token = ? GROUP BY slot", (token,))}
+            played = {r[0]: float(r[1]) for r in conn.execute(_PLAYED, (token,))}
             missing = [k for k, need in (required_play_s or {}).items() if played.get(k, 0.0) + 1e-6 < need]
             if missing:
                 raise BadInputError(f"play every sample before answering (not yet played enough: {', '.join(missing)})")
-            answer_keys = [k for k in slots if k not in ("X", "R")]
+            answer_keys = [k for k in slots if k not in (X_SLOT, REFERENCE_SLOT)]
             if ratings is not None and set(ratings) != set(answer_keys):
                 raise BadInputError("rate every sample of the trial")
             presented = [slots[k] for k in answer_keys]
@@ -627,10 +630,10 @@ class ListeningStore:
                 protocol, reference = conn.execute(
                     "SELECT t.protocol, tr.reference FROM trials tr JOIN tests t ON t.id = tr.test_id WHERE tr.id = ?",
                     (trial_id,)).fetchone()
-                check_answer(protocol, stimuli, presented, response, slots.get("X"), by_stimulus,
+                check_answer(protocol, stimuli, presented, response, slots.get(X_SLOT), by_stimulus,
                              hidden_reference=reference)
                 return True
-            return self._insert_answer(conn, listener_id, trial_id, presented, response, slots.get("X"), by_stimulus,
+            return self._insert_answer(conn, listener_id, trial_id, presented, response, slots.get(X_SLOT), by_stimulus,
                                        time.time() - shown_unix, played)
 
 
