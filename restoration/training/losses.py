@@ -127,7 +127,9 @@ class LowBandComplexLoss(nn.Module):
 class RestorationLoss(nn.Module):
     """Multi-resolution STFT loss, plus ``complex_weight`` times the low-band complex L1 and
     ``level_weight`` times the band-level L1, both at ``complex_n_fft``, plus ``visqol_weight`` times
-    ``5 - `` the ViSQOL surrogate's MOS (:mod:`restoration.training.visqol_surrogate`; 0 leaves it out).
+    ``5 - `` the ViSQOL surrogate's MOS (:mod:`restoration.training.visqol_surrogate`; 0 leaves it out),
+    plus ``adversarial_weight`` times the generator loss of :mod:`restoration.training.adversarial`
+    (which also steps its discriminators on every call; 0 leaves it out).
 
     Each resolution's spectra are computed once and shared by both terms; ``parts`` holds the last
     value of each term.
@@ -135,7 +137,7 @@ class RestorationLoss(nn.Module):
 
     def __init__(self, *, sample_rate: int = 48000, hf_hz: float = 11000.0, hf_weight: float = 2.0,
                  complex_weight: float = 0.5, level_weight: float = 1.0, visqol_weight: float = 0.0,
-                 complex_n_fft: int = 1024, resolutions=RESOLUTIONS) -> None:
+                 adversarial_weight: float = 0.0, complex_n_fft: int = 1024, resolutions=RESOLUTIONS) -> None:
         super().__init__()
         if complex_n_fft not in [n for n, _ in resolutions]:
             raise ValueError("complex_n_fft must be one of the resolutions")
@@ -149,6 +151,11 @@ class RestorationLoss(nn.Module):
             from .visqol_surrogate import VisqolSurrogate
 
             self.visqol = VisqolSurrogate(sample_rate)
+        self.adversarial_weight = adversarial_weight
+        if adversarial_weight:
+            from .adversarial import AdversarialLoss
+
+            self.adversarial = AdversarialLoss(sample_rate=sample_rate)
         self.parts: dict[str, float] = {}
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, bandwidth: torch.Tensor | None = None) -> torch.Tensor:
@@ -167,4 +174,7 @@ class RestorationLoss(nn.Module):
             mos = self.visqol(pred, target, bandwidth).mean()
             total = total + self.visqol_weight * (5.0 - mos)
             self.parts["visqol"] = float(mos.detach())
+        if self.adversarial_weight:
+            total = total + self.adversarial_weight * self.adversarial(pred, target, bandwidth)
+            self.parts.update(self.adversarial.parts)
         return total

@@ -68,6 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", default="passthrough,sbr,unet", help="with --evaluate: the methods to score")
     parser.add_argument("--visqol-weight", type=float, default=2.0, help="weight of the ViSQOL surrogate term "
                         "(5 - predicted MOS) in the loss; 0 trains on the spectral terms only")
+    parser.add_argument("--adversarial-weight", type=float, default=0.0, help="weight of the adversarial term "
+                        "(multi-resolution spectrogram discriminator + feature matching); 0: none")
     parser.add_argument("--level-weight", type=float, default=1.0, help="weight of the band-level term in the loss")
     parser.add_argument("--codecs", default="", help="comma-separated codecs the degradation may draw "
                         "(from restoration.degrade.CODECS; empty = the chain's default mix)")
@@ -132,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
 
     segment = int(round(args.segment_s * 48000))
     batches = Batches(train_pairs, segment=segment, batch_size=args.batch_size, seed=data_seed)
-    loss_fn = RestorationLoss(level_weight=args.level_weight, visqol_weight=args.visqol_weight).to(device)
+    loss_fn = RestorationLoss(level_weight=args.level_weight, visqol_weight=args.visqol_weight,
+                              adversarial_weight=args.adversarial_weight).to(device)
     recipe = {key: value for key, value in vars(args).items() if key != "func"}
 
     def on_step(i: int, loss: float) -> None:
