@@ -66,11 +66,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "real recordings (and on the clean clips: do no harm), print JSON and exit")
     parser.add_argument("--visqol", action="store_true", help="include ViSQOL in --evaluate (slow)")
     parser.add_argument("--methods", default="passthrough,sbr,unet", help="with --evaluate: the methods to score")
-    parser.add_argument("--visqol-weight", type=float, default=2.0, help="weight of the ViSQOL surrogate term "
+    parser.add_argument("--visqol-weight", type=float, default=3.0, help="weight of the ViSQOL surrogate term "
                         "(5 - predicted MOS) in the loss; 0 trains on the spectral terms only")
     parser.add_argument("--adversarial-weight", type=float, default=0.0, help="weight of the adversarial term "
                         "(multi-resolution spectrogram discriminator + feature matching); 0: none")
-    parser.add_argument("--level-weight", type=float, default=1.0, help="weight of the band-level term in the loss")
+    parser.add_argument("--level-weight", type=float, default=0.5, help="weight of the band-level term in the loss")
     parser.add_argument("--codecs", default="", help="comma-separated codecs the degradation may draw "
                         "(from restoration.degrade.CODECS; empty = the chain's default mix)")
 
