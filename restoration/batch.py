@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterator
 
 from .bench import AUDIO_SUFFIXES, NO_REFERENCE_METRICS, REFERENCE_METRICS
+from .children import pythonpath_with_package
 from .errors import BadInputError, RestorationError, first_line
 
 #: Tasks queued on each worker, so that a worker never waits for the driver between files.
@@ -415,8 +416,7 @@ def start_ray(address: str | None = None, **options) -> None:
 
     saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "RAY_worker_niceness")}
     if address is None:
-        package_root = str(Path(__file__).resolve().parents[1])
-        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, saved["PYTHONPATH"]) if p)
+        os.environ["PYTHONPATH"] = pythonpath_with_package(saved["PYTHONPATH"])
         os.environ.setdefault("RAY_worker_niceness", "0")
     try:
         # "local": always a new instance here, never one that happens to run on this machine

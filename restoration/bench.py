@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .children import pythonpath_with_package
 from .errors import BadInputError, RestorationError
 
 #: Metrics against the clean reference: key of ``reference_metrics`` -> (column title, higher is better).
@@ -151,8 +152,7 @@ def run_method(name: str, inputs: dict[str, tuple[np.ndarray, int]], workdir: Pa
     src, dst = workdir / f"{name}.in.npz", workdir / f"{name}.out.npz"
     np.savez(src, **{f"y:{k}": y for k, (y, _) in inputs.items()}, **{f"sr:{k}": np.int64(sr) for k, (_, sr) in inputs.items()})
     env = dict(os.environ, HF_HUB_OFFLINE=os.environ.get("HF_HUB_OFFLINE", "1"))
-    package_root = str(Path(__file__).resolve().parents[1])  # the child imports this copy, from any folder
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = pythonpath_with_package(env.get("PYTHONPATH"))
     proc = subprocess.run([sys.executable, "-m", "restoration.bench", "--worker", name, str(src), str(dst)],
                           capture_output=True, text=True, env=env)
     src.unlink(missing_ok=True)
