@@ -64,6 +64,18 @@ def test_tiny_config_trains_and_loss_falls(music):
     assert set(loss.parts) == {"mrstft", "complex", "level"}
 
 
+def test_a_batch_with_a_non_finite_loss_leaves_the_weights_alone(music):
+    torch.manual_seed(0)
+    clean = music(sr=48000, seconds=1.0, channels=1)
+    fixed = next(Batches([Pair("a", clean, lowpass(clean, 48000, 10000))], segment=12000, batch_size=2, seed=0))
+    model = SpectralUNet(TINY)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    losses = fit(model, lambda: fixed, lambda *a: RestorationLoss()(*a) * float("nan"),
+                 torch.optim.Adam(model.parameters()), steps=2, lr=3e-3, warmup=1)
+    assert all(np.isnan(losses))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
 def test_model_is_identity_at_initialisation(music):
     x = torch.from_numpy(music(seconds=0.5))[None]
     with torch.inference_mode():

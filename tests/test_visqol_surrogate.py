@@ -74,3 +74,6 @@ def test_gradient_reaches_the_estimate(surrogate, clip):
     (5.0 - surrogate(estimate, reference).mean()).backward()
     grad = estimate.grad
     assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+    silent = torch.zeros(1, SR, requires_grad=True)  # an all-zero output must not give NaN gradients
+    surrogate(silent, reference).sum().backward()
+    assert torch.isfinite(silent.grad).all()

@@ -286,8 +286,9 @@ def fit(model, next_batch: Callable[[], tuple[np.ndarray, np.ndarray]], loss_fn,
         loss = loss_fn(model(inputs), targets, *bandwidth)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        if torch.isfinite(loss) and torch.isfinite(norm):  # one bad batch must not poison the weights
+            optimizer.step()
         losses.append(float(loss.detach()))
         if on_step is not None:
             model.eval()

@@ -115,7 +115,8 @@ class VisqolSurrogate(nn.Module):
 
     def prepared(self, pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """ViSQOL's level matching and floors: ``(ref_db, deg_db)``, each ``(batch, 32, frames)``."""
-        scale = target.square().mean(-1, keepdim=True).sqrt() / (pred.square().mean(-1, keepdim=True).sqrt() + 1e-9)
+        # + 1e-12 inside the roots: the gradient of sqrt at an all-zero crop would be NaN
+        scale = (target.square().mean(-1, keepdim=True) + 1e-12).sqrt() / (pred.square().mean(-1, keepdim=True) + 1e-12).sqrt()
         ref, deg = self.spectrogram(target), self.spectrogram(pred * scale)
         ref, deg = ref.clamp(min=FLOOR_DB), deg.clamp(min=FLOOR_DB)
         floor = torch.maximum(ref.amax(dim=1, keepdim=True), deg.amax(dim=1, keepdim=True)) - RELATIVE_FLOOR_DB
@@ -138,7 +139,9 @@ class VisqolSurrogate(nn.Module):
 
     def mos(self, fvnsim: torch.Tensor) -> torch.Tensor:
         """ViSQOL's SVR: ``(batch, 32)`` band similarities -> ``(batch,)`` MOS (not clipped to 1-5)."""
-        distance = torch.cdist(fvnsim, self.vectors).square()
+        # the squared distance directly, smooth everywhere (a crop whose bands are all perfect sits
+        # exactly on the support vector of ones)
+        distance = (fvnsim.unsqueeze(1) - self.vectors).square().sum(dim=-1)
         return torch.exp(-self.gamma * distance) @ self.coefs - self.rho
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, bandwidth: torch.Tensor | None = None) -> torch.Tensor:
