@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
     from visqol.gammatone import GammatoneSpectrogramBuilder
 
     sys.path.insert(0, ".")
-    from restoration.analysis.metrics import _visqol
+    from restoration.analysis.metrics import visqol_moslqo
     from restoration.audio import load_audio
     from restoration.training.visqol_surrogate import BANDS, MIN_FREQ, VisqolSurrogate
 
@@ -51,7 +51,7 @@ def main(argv: list[str]) -> int:
     print(f"reference spectrogram: median |gap| {np.median(gap):.2f} dB, 90th percentile {np.percentile(gap, 90):.2f} dB")
     for name, est in estimates.items():
         est = np.ascontiguousarray(est[: ref.shape[0]])
-        true = _visqol(est, ref[: est.shape[0]], sr)
+        true = visqol_moslqo(est, sr, ref[: est.shape[0]], sr)
         with torch.no_grad():
             ours = float(surrogate(torch.tensor(est, dtype=torch.float32)[None],
                                    torch.tensor(ref[: est.shape[0]], dtype=torch.float32)[None])[0])

@@ -13,6 +13,8 @@ discriminators' state is not saved in checkpoints (it only matters during a run)
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,7 +47,7 @@ class SpectrogramDiscriminator(nn.Module):
         spec = torch.log(spec + 1e-5)[:, self.first:]
         if bandwidth is not None:
             keep = (self.hz[self.first:].view(1, -1, 1) <= bandwidth.view(-1, 1, 1)).float()
-            spec = spec * keep + torch.log(torch.tensor(1e-5)) * (1 - keep)
+            spec = spec * keep + math.log(1e-5) * (1 - keep)
         return spec.unsqueeze(1)
 
     def forward(self, wave: torch.Tensor, bandwidth: torch.Tensor | None = None) -> tuple[torch.Tensor, list]:
