@@ -16,3 +16,14 @@ from signals import make_music  # noqa: E402
 def music():
     """Factory: ``music(sr=48000, seconds=2.0, channels=2, seed=0)`` -> float32 (channels, samples)."""
     return make_music
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread: on a shared 2-core machine, two threads spin against each other."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -20,13 +20,7 @@ from signals import lowpass
 TINY = UNetConfig(**SIZES["tiny"])
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a shared 2-core machine, two threads spin against each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_model(seed=0):
@@ -299,9 +293,9 @@ def test_version_1_checkpoint_still_loads(tmp_path, music):
     (folder / ckpt.CONFIG).write_text(json.dumps(config))
     loaded = ckpt.load_checkpoint(folder)
     assert loaded.config.noise is False
-    config["format_version"] = 3
+    config["format_version"] = 4
     (folder / ckpt.CONFIG).write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match=r"format version 3; this version of the library reads versions 1, 2"):
+    with pytest.raises(CheckpointError, match=r"format version 4; this version of the library reads versions 1, 2, 3"):
         ckpt.load_checkpoint(folder)
 
 

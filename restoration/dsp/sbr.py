@@ -18,7 +18,6 @@ cutoff is the resampled input up to the leakage of that crossover.
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
 
 from ..audio import resample
 from ..chunking import padded
@@ -86,6 +85,8 @@ class _Plan:
 
     def high_band(self, spec: np.ndarray) -> np.ndarray:
         """The replicated band of ``spec`` ``(..., bins, frames)``, zero below the cutoff."""
+        from scipy.ndimage import uniform_filter1d  # here: the U-Net imports this module's constants, not scipy
+
         part = spec[..., self.low:self.start, :]
         power = uniform_filter1d(part.real ** 2 + part.imag ** 2, self.smooth_bins, axis=-2, mode="nearest")
         level = np.float32(10.0) * np.log10(power + np.float32(1e-20))  # dB, bins from self.low

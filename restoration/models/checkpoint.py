@@ -15,9 +15,10 @@ from pathlib import Path
 from ..errors import CheckpointError, MissingModelError
 
 FORMAT = "restoration-spectral-unet"
-FORMAT_VERSION = 2
-#: Versions this library reads. Version 1 (before the noise component) is read as ``noise: false``.
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+#: Versions this library reads. Version 1 (before the noise component) is read as ``noise: false``;
+#: versions 1 and 2 (before the envelope prior) as ``envelope_prior: false``.
+READABLE_VERSIONS = (1, 2, 3)
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 #: The weights shipped with the project, loaded when no checkpoint is named.

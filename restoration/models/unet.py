@@ -15,7 +15,10 @@ above the source's cutoff is empty) and returns waveforms of the same shape. Ins
 4. ``C = sum_s gain_s * shift_s(X)`` band by band (copies only between ``replicate_from_hz`` and
    ``replicate_to_hz``); with ``noise``, a noise component ``N = noise_gain * rms(C) * U`` (U: unit
    phasors of a fixed seed, rms over the band's bins) fills what the copies leave tonal or empty;
-   ``Y = mask * X + air * (C + N)``, then ``torch.istft``. ``air`` is the user's control of the new
+   ``Y = mask * X + air * (C + N)``, then ``torch.istft``. With ``envelope_prior`` (version 4) ``C`` also holds
+   ``gain_p * P``: the band above each input's cutoff replicated by the ``sbr`` rule
+   (:mod:`restoration.models.envelope_prior`), so the network learns a correction in dB per band and frame
+   of a clip-specific envelope instead of an average level per band. ``air`` is the user's control of the new
    band's level, ``10 ** (air * air_db / 20)``: 0 is the trained balance, +1 brighter, -1 darker.
 
 Every shift is a multiple of ``n_fft / hop`` bins (and of ``band_stride``), so a shifted copy is
@@ -32,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .envelope_prior import item_cutoffs, replicated_band
+
 
 @dataclass(frozen=True)
 class UNetConfig:
@@ -41,6 +46,9 @@ class UNetConfig:
     to whole bands between ``replicate_from_hz`` and ``replicate_to_hz`` (Hz: real music, mostly
     from 44.1 kHz sources, has nothing above 22.05 kHz); ``mask_max`` bounds the mask. ``noise`` adds
     the noise component (one more gain per band); ``air_db`` is the new band's gain at ``air = 1``.
+    ``envelope_prior`` (version 4) adds the band replicated from each input's cutoff by the ``sbr`` rule
+    (:mod:`restoration.models.envelope_prior`, losing ``prior_decay_db_per_khz`` dB per kHz) with a
+    learned gain per band and frame (one more output, 0 dB at initialisation).
     """
 
     sample_rate: int = 48000
@@ -56,6 +64,8 @@ class UNetConfig:
     gain_init: float = -10.0
     noise: bool = True
     air_db: float = 6.0
+    envelope_prior: bool = False
+    prior_decay_db_per_khz: float = 1.5
 
     def __post_init__(self) -> None:
         bins = self.n_fft // 2
@@ -116,13 +126,22 @@ class SpectralUNet(nn.Module):
         self.down = nn.ModuleList([nn.Conv1d(ch[i], ch[i], 2, stride=2) for i in range(len(ch) - 1)])
         self.up = nn.ModuleList([nn.ConvTranspose1d(ch[i + 1], ch[i], 2, stride=2) for i in range(len(ch) - 1)])
         self.dec = nn.ModuleList([_Block(ch[i], ch[i]) for i in range(len(ch) - 1)])
-        self.outputs = 1 + len(cfg.shifts) + int(cfg.noise)  # mask, one gain per shift, noise gain
+        self.outputs = len(self.head_blocks())
         self.head = nn.Conv1d(ch[0], self.bands * self.outputs, 1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
         with torch.no_grad():
             self.head.bias[self.bands:] = cfg.gain_init
+            if cfg.envelope_prior:  # the prior starts at its own level (0 dB)
+                self.head.bias[-self.bands:] = 0.0
         self._mask_offset = math.log(1.0 / (cfg.mask_max - 1.0))  # sigmoid(offset) * max == 1
+
+    def head_blocks(self) -> list[str]:
+        """Names of the head's output blocks of ``bands`` rows each, in order: the mask, one gain per
+        shift (``shift:<bins>``), the noise gain, the envelope prior's gain."""
+        cfg = self.config
+        return (["mask"] + [f"shift:{s}" for s in cfg.shifts] + ["noise"] * cfg.noise
+                + ["prior"] * cfg.envelope_prior)
 
     @property
     def frame_multiple(self) -> int:
@@ -171,27 +190,36 @@ class SpectralUNet(nn.Module):
         gains = torch.exp(out[:, 1:, self.first_band:self.last_band].clamp(max=4.0))
         return mask, gains
 
-    def restore_spectrum(self, spec: torch.Tensor, air: float = 0.0) -> torch.Tensor:
+    def restore_spectrum(self, spec: torch.Tensor, air: float = 0.0, cutoff_hz: torch.Tensor | None = None
+                         ) -> torch.Tensor:
         """Complex ``(b, bins + 1, frames)`` -> restored complex spectrum of the same shape.
 
-        Band ``j`` becomes ``mask_j * X_j + a * (C_j + N_j)`` with ``C_j = sum_s gain_sj * X_(j - shift_s)``,
-        the noise ``N_j`` (with ``noise``) and ``a = 10 ** (air * air_db / 20)``, only from ``first_band``
-        to ``last_band - 1``. Computed on real ``(b, bands, 2 * band_stride, frames)`` tensors, frames
-        last, where the broadcasts are cheap.
+        Band ``j`` becomes ``mask_j * X_j + a * (C_j + N_j)`` with ``C_j = sum_s gain_sj * X_(j - shift_s)``
+        (plus, with ``envelope_prior``, ``gain_pj * P_j``: the prior of the inputs cut at ``cutoff_hz``
+        ``(b,)`` Hz), the noise ``N_j`` (with ``noise``) and ``a = 10 ** (air * air_db / 20)``, only from
+        ``first_band`` to ``last_band - 1``. Computed on real ``(b, bands, 2 * band_stride, frames)``
+        tensors, frames last, where the broadcasts are cheap.
         """
         cfg = self.config
         mask, gains = self.controls(spec)
         b, bins, frames = spec.shape
-        real = torch.view_as_real(spec[:, :-1]).transpose(2, 3).reshape(b, self.bands, -1, frames)
+        real = self._banded(spec)
         out = real * mask.unsqueeze(2)
         first, last = self.first_band, self.last_band
         copies = torch.zeros_like(out[:, first:last])
         for i, shift in enumerate(self.band_shifts):
             lo = max(first, shift)
             copies[:, lo - first:].addcmul_(real[:, lo - shift:last - shift], gains[:, i, lo - first:].unsqueeze(2))
+        if cfg.envelope_prior:
+            if cutoff_hz is None:
+                raise ValueError("a model with an envelope prior needs the inputs' cutoffs")
+            prior = replicated_band(spec, cutoff_hz, sample_rate=cfg.sample_rate, hop=cfg.hop,
+                                    to_hz=cfg.replicate_to_hz, decay_db_per_khz=cfg.prior_decay_db_per_khz)
+            copies = copies + self._banded(prior)[:, first:last] * gains[:, -1].unsqueeze(2)
         if cfg.noise:  # |C| averaged over the band's bins (re and im both in dim 2: twice the mean square)
             rms = (2.0 * copies.square().mean(dim=2, keepdim=True)).sqrt()  # (b, new bands, 1, frames)
-            copies = copies + self.unit_noise(copies.shape, spec.device) * (rms * gains[:, -1].unsqueeze(2))
+            noise_gain = gains[:, len(cfg.shifts)]
+            copies = copies + self.unit_noise(copies.shape, spec.device) * (rms * noise_gain.unsqueeze(2))
         if air:
             copies = copies * 10.0 ** (float(air) * cfg.air_db / 20.0)
         out[:, first:last] += copies
@@ -200,6 +228,11 @@ class SpectralUNet(nn.Module):
         parts[:, :-1] = out.reshape(b, bins - 1, 2, frames).transpose(2, 3)
         parts[:, -1] = torch.view_as_real(spec[:, -1]) * mask[:, -1].unsqueeze(-1)
         return result
+
+    def _banded(self, spec: torch.Tensor) -> torch.Tensor:
+        """Complex ``(b, bins + 1, frames)`` -> real ``(b, bands, 2 * band_stride, frames)`` (Nyquist bin dropped)."""
+        b, _, frames = spec.shape
+        return torch.view_as_real(spec[:, :-1]).transpose(2, 3).reshape(b, self.bands, -1, frames)
 
     @staticmethod
     def unit_noise(shape: torch.Size, device) -> torch.Tensor:
@@ -210,11 +243,16 @@ class SpectralUNet(nn.Module):
         angle = 2 * math.pi * torch.rand((b, bands, pairs // 2, 1, frames), generator=generator)
         return torch.cat([torch.cos(angle), torch.sin(angle)], dim=3).reshape(shape).to(device)
 
-    def forward(self, wave: torch.Tensor, air: float = 0.0) -> torch.Tensor:
-        """``(b, c, n)`` or ``(b, n)`` float at 48 kHz -> the same shape; ``air`` in [-1, 1] sets the new band's level."""
+    def forward(self, wave: torch.Tensor, air: float = 0.0, cutoff_hz: float | None = None) -> torch.Tensor:
+        """``(b, c, n)`` or ``(b, n)`` float at 48 kHz -> the same shape; ``air`` in [-1, 1] sets the new band's
+        level. ``cutoff_hz`` (envelope prior only) is the inputs' cutoff; None: estimated for each row."""
         shape = wave.shape
         flat = wave.reshape(-1, shape[-1])
-        spec = self.restore_spectrum(self.spectrum(flat), air)
+        cutoffs = None
+        if self.config.envelope_prior:
+            cutoffs = (item_cutoffs(flat, self.config.sample_rate) if cutoff_hz is None
+                       else torch.full((flat.shape[0],), float(cutoff_hz)))
+        spec = self.restore_spectrum(self.spectrum(flat), air, cutoffs)
         cfg = self.config
         out = torch.istft(spec, cfg.n_fft, cfg.hop, window=self.window, center=True, length=shape[-1])
         return out.reshape(shape)

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..audio import resample
 from ..chunking import overlap_add
+from ..dsp.cutoff import estimate_cutoff
 from .device import resolve_device
 from .checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 
@@ -46,10 +47,11 @@ def restore(y: np.ndarray, sr: int, *, strength: float = 1.0, air: float = 0.0, 
         if out is None:
             n = wide.shape[-1]
             out = np.empty((y.shape[0], n), dtype=np.float32)
+        cutoff = estimate_cutoff(wide, OUTPUT_SR) if model.config.envelope_prior else None  # whole channel: one cutoff
         span = n + overlap
         count = max(1, round(span / max(grid, round(CHUNK_S * OUTPUT_SR) - overlap)))
         chunk = grid * math.ceil((math.ceil(span / count) + overlap) / grid)  # equal chunks, 0.7-1.5 x CHUNK_S
-        overlap_add(lambda batch: _apply(model, batch, device, float(strength), float(air)), wide[..., :n],
+        overlap_add(lambda batch: _apply(model, batch, device, float(strength), float(air), cutoff), wide[..., :n],
                     chunk=chunk, overlap=overlap, batch_size=BATCH[device], out=out[c:c + 1],
                     progress=_channel_progress(progress, c, y.shape[0]))
         del wide
@@ -62,13 +64,14 @@ def _channel_progress(progress, channel: int, channels: int):
     return lambda done, total: progress(channel * total + done, channels * total)
 
 
-def _apply(model, batch: np.ndarray, device: str, strength: float, air: float = 0.0) -> np.ndarray:
-    """``(k, channels, n)`` float32 -> ``strength * model(air) + (1 - strength) * input``, same shape."""
+def _apply(model, batch: np.ndarray, device: str, strength: float, air: float = 0.0,
+           cutoff_hz: float | None = None) -> np.ndarray:
+    """``(k, channels, n)`` float32 -> ``strength * model(air, cutoff_hz) + (1 - strength) * input``, same shape."""
     import torch
 
     with torch.inference_mode():
         x = torch.from_numpy(np.ascontiguousarray(batch)).to(device)
-        out = model(x, air=air)
+        out = model(x, air=air, cutoff_hz=cutoff_hz)
         if strength < 1.0:
             out = torch.lerp(x, out, strength)
         return out.float().cpu().numpy()

@@ -32,6 +32,9 @@ DEGRADED_SR = 32000
 #: An encoder's low-pass starts to bite this far (Hz) below the bandwidth it finally reaches: the
 #: loss stops there, so the transition band is not learned as music either.
 LOWPASS_TRANSITION_HZ = 1000.0
+#: A clean input whose own bandwidth reaches this (Hz) is a "do no harm" example over the whole band:
+#: its target is itself, so the loss also sees (and forbids) anything added above its edge.
+WIDE_HZ = 18000.0
 #: Crops of the clean clip quieter than this RMS (-70 dBFS) are drawn again.
 SILENCE_RMS = 10 ** (-70 / 20)
 
@@ -163,7 +166,8 @@ class Batches:
 
     def example(self) -> tuple[np.ndarray, np.ndarray, float]:
         """One augmented ``(input, target, bandwidth)``: crops float32 ``(segment,)`` and the band (Hz) the
-        loss may use, the target's bandwidth less :data:`LOWPASS_TRANSITION_HZ`; near-silent crops are redrawn."""
+        loss may use, the target's bandwidth less :data:`LOWPASS_TRANSITION_HZ` (the whole band for a clean
+        input of at least :data:`WIDE_HZ`); near-silent crops are redrawn."""
         rng, aug = self.rng, self.augment
         for _ in range(20):
             pair = self.pairs[rng.integers(len(self.pairs))]
@@ -178,11 +182,13 @@ class Batches:
             channel = rng.integers(clean.shape[0])
             clean, low = clean[channel], low[channel]
         roll = rng.random()
+        usable = pair.bandwidth - LOWPASS_TRANSITION_HZ if pair.bandwidth < SR / 2 else pair.bandwidth
         if roll < aug.clean_fraction:
             low = clean
+            if pair.bandwidth >= WIDE_HZ:  # a wide clip as its own target: nothing may be added above its edge
+                usable = SR / 2
         elif roll < aug.clean_fraction + aug.lowpass_fraction:
             low = smooth_lowpass(low, SR, cutoff_hz=rng.uniform(*aug.lowpass_hz),
                                  slope_db_per_khz=rng.uniform(*aug.slope_db_per_khz))
         gain = np.float32(10.0 ** (rng.uniform(*aug.gain_db) / 20.0))
-        usable = pair.bandwidth - LOWPASS_TRANSITION_HZ if pair.bandwidth < SR / 2 else pair.bandwidth
         return (low * gain).astype(np.float32), (clean * gain).astype(np.float32), float(usable)

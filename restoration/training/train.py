@@ -24,7 +24,7 @@ from ..errors import BadInputError
 
 #: Model sizes selectable with ``--size``: keyword arguments of UNetConfig.
 SIZES = {
-    "default": {},
+    "default": {"envelope_prior": True},
     "small": {"channels": (48, 64, 96)},
     "tiny": {"channels": (16, 24), "shifts": (64, 128, 192, 256)},
 }
@@ -172,8 +172,9 @@ def warm_start(model, folder: str) -> int:
     """Copy the weights of checkpoint ``folder`` into ``model`` where they fit; returns the tensors copied.
 
     Tensors of the same name and shape are copied. The head (one row block of ``bands`` rows per
-    output: the mask, then one per shift, then the noise gain) is copied block by block for the
-    mask and for every shift both models have; the other blocks keep their initial values.
+    output, :meth:`~restoration.models.unet.SpectralUNet.head_blocks`) is copied block by block for every
+    output both models have (the mask, shared shifts, the noise gain, the prior's gain); the other
+    blocks keep their initial values.
     """
     import torch
 
@@ -188,10 +189,8 @@ def warm_start(model, folder: str) -> int:
                 continue
             tensor.copy_(old[name])
             copied += 1
-        blocks = {0: 0} | {1 + source.config.shifts.index(s): 1 + i for i, s in enumerate(model.config.shifts)
-                           if s in source.config.shifts}
-        if source.config.noise and model.config.noise:  # the noise gain is the last block of both heads
-            blocks[source.outputs - 1] = model.outputs - 1
+        old_blocks = source.head_blocks()
+        blocks = {old_blocks.index(name): i for i, name in enumerate(model.head_blocks()) if name in old_blocks}
         bands = model.bands
         if source.bands == bands and old["head.weight"].shape[1] == new["head.weight"].shape[1]:
             for src, dst in blocks.items():
