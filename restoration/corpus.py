@@ -2,7 +2,8 @@
 
 Two stages, both resumable. First, real recordings (``restoration.recordings``): Debian's recorded
 music packages are fetched into ``--cache`` and cut into 10 s clips, each with its own measured
-bandwidth, training tracks into ``train/`` and held-out tracks into ``real/`` (validation).
+bandwidth, training tracks into ``train/``, held-out tracks into ``real/`` (validation) and the
+tracks of packages added after training into ``unseen/`` (evaluation only).
 Second, optionally (``--clips N``), rendered MIDI as a minority of the training data: MIDI from three sources (``mma`` grooves played over generated chord charts, ``openttd-openmsx``,
 ``planetblupi-music-midi``) is rendered with ``fluidsynth`` through the MIT soundfonts
 ``fluid-soundfont-gm`` and ``musescore-general-soundfont-lossless`` with randomized reverb,
@@ -11,7 +12,7 @@ come from held-out MIDI files (whole grooves and songs never seen in training).
 
 Layout under ``--out``::
 
-    train/*.flac  valid/*.flac  real/*.flac  manifest.json
+    train/*.flac  valid/*.flac  real/*.flac  unseen/*.flac  manifest.json
 
 Clip ``i`` depends only on ``(seed, i)``, so a larger ``--clips`` keeps the clips already there
 and adds new ones. Renders run one at a time (the machine is shared); run it under ``nice``.

@@ -3,7 +3,8 @@
 ``build_recordings`` fetches each package of :data:`PACKAGES` (``apt-get download`` + ``dpkg-deb -x``
 into a cache folder, no root needed), decodes every track with ffmpeg at its own rate, resamples it
 to 48 kHz with soxr and cuts 10 s clips. Tracks are split by a stable hash of ``package/track``: a
-held-out track gives validation clips only (``real/``), never training clips (``train/``).
+held-out track gives validation clips only (``real/``), never training clips (``train/``). Packages
+marked ``unseen`` give evaluation clips only (``unseen/``): music no model was trained or selected on.
 
 Many sources are lossy (Vorbis, Opus, MP3) or 44.1 kHz, so their spectrum stops at 16-22 kHz. Every
 clip's own bandwidth (:func:`bandwidth_hz`) is stored in the manifest: training masks its loss above
@@ -50,11 +51,16 @@ STEMS = ("guitar.ogg", "rhythm.ogg", "preview.ogg")
 
 @dataclass(frozen=True)
 class Package:
-    """A Debian package of recorded music: a coarse genre tag, its license and what it holds."""
+    """A Debian package of recorded music: a coarse genre tag, its license and what it holds.
+
+    ``unseen``: every track gives evaluation clips only (``unseen/``), none for training or for the
+    validation that selects checkpoints: music added after the models were trained and selected.
+    """
 
     genre: str
     license: str
     content: str
+    unseen: bool = False
 
 
 #: From ``apt-cache show`` and ``/usr/share/doc/<package>/copyright``; see docs/data-licenses.md.
@@ -69,6 +75,11 @@ PACKAGES = {
     "planetblupi-music-ogg": Package("soundtrack", "GPL-3+", "light game score, Ogg Vorbis 44.1 kHz"),
     "asc-music": Package("soundtrack", "GPL-2+", "strategy game score, MP3 22.05 kHz (too narrow: no clip passes)"),
     "fb-music-high": Package("tracker", "GPL-2+", "Frozen Bubble tracker module (XM), rendered by ffmpeg/libopenmpt"),
+    "xmoto-data": Package("soundtrack", "GPL-2+", "X-Moto game score, Ogg Vorbis 44.1 kHz", unseen=True),
+    "lincity-ng-data": Package("soundtrack", "GPL-2+", "LinCity-NG game score (ambient, blues), Ogg Vorbis 44.1 kHz",
+                               unseen=True),
+    "extremetuxracer-data": Package("soundtrack", "GPL-2+", "Extreme Tux Racer game score, Ogg Vorbis 44.1/48 kHz",
+                                    unseen=True),
 }
 
 
@@ -133,12 +144,16 @@ def list_tracks(package: str, root: Path) -> list[Track]:
 
 
 def split_tracks(tracks: list[Track]) -> dict[str, str]:
-    """``{track key: "train" | "real"}``: per package, the tracks first in a stable hash order are held out."""
+    """``{track key: "train" | "real" | "unseen"}``: per package, the tracks first in a stable hash order are
+    held out (``real``); every track of an ``unseen`` package is ``unseen``."""
     by_package: dict[str, list[Track]] = {}
     for track in tracks:
         by_package.setdefault(track.package, []).append(track)
     split = {}
-    for items in by_package.values():
+    for package, items in by_package.items():
+        if package in PACKAGES and PACKAGES[package].unseen:
+            split.update((track.key, "unseen") for track in items)
+            continue
         ordered = sorted(items, key=lambda t: hashlib.sha1(t.key.encode()).hexdigest())
         held = 0 if len(ordered) < 2 else max(1, math.ceil(VALID_SHARE * len(ordered)))
         for i, track in enumerate(ordered):
@@ -204,7 +219,7 @@ def build_recordings(out: Path, cache: Path, manifest: dict, *, packages: list[s
     per_package = [list_tracks(p, fetch(p, cache, log=log)) for p in packages]
     tracks = [t for group in _interleave(per_package) for t in group]
     split = split_tracks(tracks)
-    for folder in ("train", "real"):
+    for folder in ("train", "real", "unseen"):
         (out / folder).mkdir(parents=True, exist_ok=True)
     sizes = {p: len(group) for p, group in zip(packages, per_package)}
     done = {e.get("track") for e in manifest.values() if "track" in e}
@@ -228,7 +243,7 @@ def build_recordings(out: Path, cache: Path, manifest: dict, *, packages: list[s
             continue
         y = resample(y, rate, SR)
         part = split[track.key]
-        if part == "real":
+        if part != "train":
             count = VALID_CLIPS_PER_TRACK["few" if sizes[track.package] < 10 else "many"]
         else:
             count = max(1, min(MAX_TRAIN_CLIPS, int(seconds // SECONDS_PER_CLIP)))
@@ -239,12 +254,12 @@ def build_recordings(out: Path, cache: Path, manifest: dict, *, packages: list[s
             if clip.shape[-1] < length or is_silent(clip):
                 continue
             width = bandwidth_hz(clip, SR)
-            floor = VALID_MIN_BANDWIDTH_HZ if part == "real" else TRAIN_MIN_BANDWIDTH_HZ
+            floor = TRAIN_MIN_BANDWIDTH_HZ if part == "train" else VALID_MIN_BANDWIDTH_HZ
             if width < floor:
                 log(f"skip {track.key} clip {k}: bandwidth {width:.0f} Hz < {floor:.0f} Hz")
                 continue
             clip = clip * np.float32(0.95 / max(0.95, float(np.max(np.abs(clip)))))  # mixed stems may clip
-            name = f"{'real' if part == 'real' else 'train'}/{_slug(track.key)}_{k:02d}.flac"
+            name = f"{part}/{_slug(track.key)}_{k:02d}.flac"
             save_audio(out / name, fade(clip), SR, subtype="pcm24")  # no 16-bit floor in the empty band
             manifest[name] = {"file": name, "split": part, "kind": "recording", "source_package": track.package,
                               "genre": info.genre, "license": info.license, "track": track.key,

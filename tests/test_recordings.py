@@ -76,6 +76,15 @@ def test_tracks_split_by_track_with_one_held_out_per_small_package():
     assert split == split_tracks(list(reversed(tracks)))  # stable
 
 
+def test_every_track_of_an_unseen_package_is_kept_for_evaluation(monkeypatch):
+    monkeypatch.setattr(recordings, "PACKAGES", {"seen": Package("g", "CC0", "x"),
+                                                 "later": Package("g", "CC0", "x", unseen=True)})
+    tracks = [Track(p, f"t{i}.ogg", None) for p in ("seen", "later") for i in range(8)]
+    split = split_tracks(tracks)
+    assert [split[f"later/t{i}.ogg"] for i in range(8)] == ["unseen"] * 8
+    assert sorted(split[f"seen/t{i}.ogg"] for i in range(8)) == ["real"] * 2 + ["train"] * 6
+
+
 def test_build_recordings_cuts_measures_and_never_mixes_splits(tmp_path, monkeypatch, music):
     root = tmp_path / "cache" / "pkgs" / "fake-music"
     (root / "music").mkdir(parents=True)

@@ -225,14 +225,18 @@ def test_train_command_writes_resumable_run(tmp_path, music):
     out = tmp_path / "run"
     common = ["train", "--data", str(tmp_path / "corpus"), "--out", str(out), "--size", "tiny", "--codecs", "none",
               "--batch-size", "2", "--segment-s", "0.25", "--val-every", "2", "--val-clips", "1", "--visqol-clips", "0",
-              "--threads", "1", "--new-pairs", "1",
+              "--threads", "1", "--new-pairs", "1", "--ema", "0.5",
               "--cache", str(tmp_path / "cache")]
     assert main([*common, "--steps", "2"]) == 0
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     validation = [r for r in records if r.get("event") == "validation"]
     assert validation[-1]["step"] == 2 and np.isfinite(validation[-1]["lsd_hf"])
     assert ckpt.read_config(out / "best")["training"]["step"] == 2
-    ckpt.load_checkpoint(out / "best")
+    best = ckpt.load_checkpoint(out / "best").state_dict()
+    state = torch.load(out / "state.pt", weights_only=True)
+    averaged = {k.removeprefix("module."): v for k, v in state["averaged"].items() if k.startswith("module.")}
+    assert all(torch.equal(best[k], averaged[k]) for k in best)  # the moving average is what was saved
+    assert not all(torch.equal(best[k], state["model"][k]) for k in best)  # not the raw weights
     assert main([*common, "--steps", "3", "--resume"]) == 0
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert {"event": "resume", "step": 2}.items() <= next(r for r in records if r.get("event") == "resume").items()
@@ -371,3 +375,11 @@ def test_target_checks_read_an_evaluation_report():
     assert not met["ViSQOL rock >= sbr + 0.15"] and not met["LSD >16 kHz <= 0.7 x sbr"]
     assert not met["bias_16_18 within +-3 dB"]
     assert any("| unet | 3.95 |" in line for line in targets.tables(report))
+
+
+def test_train_refuses_a_moving_average_decay_outside_0_1(tmp_path, capsys):
+    from restoration.cli import main
+
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--size", "tiny", "--ema", "1.5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--ema must be 0 (off) or in (0, 1), got 1.5" in err

@@ -65,11 +65,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only evaluate this checkpoint folder against passthrough and sbr on --val-clips "
                              "real recordings (and on the clean clips: do no harm), print JSON and exit")
     parser.add_argument("--visqol", action="store_true", help="include ViSQOL in --evaluate (slow)")
+    parser.add_argument("--split", default="real", choices=("real", "unseen"), help="with --evaluate: the held-out "
+                        "tracks of the training packages (real) or the packages no model was trained or selected "
+                        "on (unseen)")
     parser.add_argument("--methods", default="passthrough,sbr,unet", help="with --evaluate: the methods to score")
     parser.add_argument("--visqol-weight", type=float, default=3.0, help="weight of the ViSQOL surrogate term "
                         "(5 - predicted MOS) in the loss; 0 trains on the spectral terms only")
     parser.add_argument("--adversarial-weight", type=float, default=0.0, help="weight of the adversarial term "
                         "(multi-resolution spectrogram discriminator + feature matching); 0: none")
+    parser.add_argument("--ema", type=float, default=0.998, help="decay per step of the moving average of the "
+                        "weights that is validated and saved (0: the raw weights)")
     parser.add_argument("--level-weight", type=float, default=0.5, help="weight of the band-level term in the loss")
     parser.add_argument("--codecs", default="", help="comma-separated codecs the degradation may draw "
                         "(from restoration.degrade.CODECS; empty = the chain's default mix)")
@@ -99,11 +104,14 @@ def run(args: argparse.Namespace) -> int:
         copied = warm_start(model, args.init)
         log.write({"event": "init", "checkpoint": args.init, "tensors": copied})
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    averaged = averaged_model(model, args.ema)
     step, best, data_seed = 0, -math.inf, args.seed
     if args.resume and (out / "state.pt").exists():
         state = torch.load(out / "state.pt", map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        if averaged is not None and "averaged" in state:
+            averaged.load_state_dict(state["averaged"])
         step, best, data_seed = int(state["step"]), float(state["best"]), int(state["data_seed"]) + 1
         if state.get("val_key") != _val_key(args):  # other validation data: scores not comparable
             best = -math.inf
@@ -140,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
 
     def on_step(i: int, loss: float) -> None:
         nonlocal best, batches, train_files
+        if averaged is not None:
+            averaged.update_parameters(model)
         if i % 20 == 0:
             log.write({"step": i, "loss": loss, **loss_fn.parts, "lr": optimizer.param_groups[0]["lr"]})
         if i % args.refresh_every == 0:
@@ -150,22 +160,38 @@ def run(args: argparse.Namespace) -> int:
                                   seed=data_seed + i)
                 log.write({"event": "refresh", "step": i, "train_clips": len(now)})
         if i % args.val_every == 0 or i == args.steps:
-            scores = validate(model, val_pairs, device=device, visqol_clips=args.visqol_clips)
+            shipped = model if averaged is None else averaged.module  # what is validated is what is saved
+            scores = validate(shipped, val_pairs, device=device, visqol_clips=args.visqol_clips)
             improved = scores["selection"] > best
             if improved:
                 best = scores["selection"]
-                save_checkpoint(model, out / "best", training={
+                save_checkpoint(shipped, out / "best", training={
                     "recipe": recipe, "step": i, "train_clips": len(train_files),
                     "degradation_seeds": seeds, "validation": scores, "baselines": baselines})
             log.write({"event": "validation", "step": i, **scores, "best": improved})
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": i,
-                        "best": best, "data_seed": data_seed, "val_key": _val_key(args)}, out / ".state.tmp")
+                        "best": best, "data_seed": data_seed, "val_key": _val_key(args),
+                        **({} if averaged is None else {"averaged": averaged.state_dict()})}, out / ".state.tmp")
             (out / ".state.tmp").replace(out / "state.pt")
 
     fit(model, lambda: next(batches), loss_fn, optimizer, steps=args.steps, start=step, lr=args.lr,
         device=device, on_step=on_step)
     print(f"trained to step {args.steps}; best validation score {best:.3f}; checkpoint {out / 'best'}")
     return 0
+
+
+def averaged_model(model, decay: float):
+    """An exponential moving average of ``model``'s weights (``torch.optim.swa_utils.AveragedModel``) with
+    ``decay`` per step, or None for ``decay`` 0; validated and saved instead of the raw weights."""
+    if not decay:
+        return None
+    if not 0.0 < decay < 1.0:
+        raise BadInputError(f"--ema must be 0 (off) or in (0, 1), got {decay}")
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))
+    averaged.module.eval()
+    return averaged
 
 
 def warm_start(model, folder: str) -> int:
@@ -200,15 +226,15 @@ def warm_start(model, folder: str) -> int:
     return copied
 
 
-def validation_files(root: str, count: int) -> list[Path]:
-    """``count`` clips of ``root/real`` spread over the genres of the manifest (round robin, stable)."""
+def validation_files(root: str, count: int, split: str = "real") -> list[Path]:
+    """``count`` clips of ``root/split`` spread over the genres of the manifest (round robin, stable)."""
     from .data import clip_files
 
-    files = clip_files(root, "real")
+    files = clip_files(root, split)
     genres = clip_genres(root)
     by_genre: dict[str, list[Path]] = {}
     for f in files:
-        by_genre.setdefault(genres.get(f"real/{f.name}", "other"), []).append(f)
+        by_genre.setdefault(genres.get(f"{split}/{f.name}", "other"), []).append(f)
     groups = [by_genre[g] for g in sorted(by_genre)]
     spread = [g[i] for i in range(max(len(g) for g in groups)) for g in groups if i < len(g)]
     return spread[:count]
@@ -402,7 +428,8 @@ def method_rows(pairs, name: str, params: dict | None = None, *, clean_input: bo
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    """``--evaluate CHECKPOINT``: the U-Net, passthrough and sbr on ``--val-clips`` held-out real recordings.
+    """``--evaluate CHECKPOINT``: the U-Net, passthrough and sbr on ``--val-clips`` held-out real recordings
+    (``--split``: ``real`` or ``unseen``).
 
     The clips are degraded as in validation (``--cutoffs``, ``--codecs``, seeds ``VALID_SEED + i``).
     The JSON report has per-method means, the median band-level bias, per-genre means, the same on
@@ -410,15 +437,15 @@ def evaluate(args: argparse.Namespace) -> int:
     """
     from .data import cached_pairs
 
-    files = validation_files(args.data, args.val_clips)
+    files = validation_files(args.data, args.val_clips, args.split)
     genres = clip_genres(args.data)
     config = degradation(args.codecs, args.cutoffs)
     bandwidths = clip_bandwidths(args.data)
     pairs = [p for i, f in enumerate(files) for p in
              cached_pairs([f], seeds=[VALID_SEED + i], cache=args.cache, config=config, bandwidths=bandwidths)]
-    clip_genre = [genres.get(f"real/{f.name}", "other") for f in files]
+    clip_genre = [genres.get(f"{args.split}/{f.name}", "other") for f in files]
     unet = {"checkpoint": str(Path(args.evaluate).resolve())}
-    report = {"clips": [p.name for p in pairs], "genres": clip_genre, "cutoffs": args.cutoffs,
+    report = {"split": args.split, "clips": [p.name for p in pairs], "genres": clip_genre, "cutoffs": args.cutoffs,
               "degraded": {}, "clean_input": {}, "rows": {}}
     for name in [m.strip() for m in args.methods.split(",") if m.strip()]:
         if not _importable(name):
@@ -427,7 +454,8 @@ def evaluate(args: argparse.Namespace) -> int:
         for part, clean_input in (("degraded", False), ("clean_input", True)):
             if clean_input and name != "unet":  # do no harm is the U-Net's target; the DSP rows are known
                 continue
-            cache = (Path(args.cache) / f"eval-{name}-{part}-{len(pairs)}-{_slug(args.codecs, args.cutoffs)}"
+            where = "" if args.split == "real" else f"{args.split}-"
+            cache = (Path(args.cache) / f"eval-{name}-{part}-{where}{len(pairs)}-{_slug(args.codecs, args.cutoffs)}"
                      f"{'-visqol' if args.visqol else ''}.json")
             if name != "unet" and cache.exists():  # the baselines do not change between checkpoints
                 rows = json.loads(cache.read_text())
