@@ -52,6 +52,13 @@ def test_prior_extends_the_level_below_the_cutoff_and_stays_in_its_band():
     assert band_db(band, 22500, 24000) < below - 40  # nor above replicate_to_hz
 
 
+def test_prior_fills_only_what_is_missing():
+    noise = lowpass(np.random.default_rng(0).standard_normal(2 * SR).astype(np.float32), SR, 20000)
+    misjudged = prior_wave(noise, 12000.0)  # full-band content above a wrong cutoff: nothing to fill
+    assert band_db(misjudged, 13000, 19000) < band_db(noise, 13000, 19000) - 15
+    assert np.abs(prior_wave(noise, 4000.0)).max() == 0.0  # below min_hz: a misjudged cutoff, no prior
+
+
 def test_prior_copies_a_tone_coherently():
     t = np.arange(SR) / SR
     floor = 0.003 * lowpass(np.random.default_rng(1).standard_normal(SR), SR, 12000)
@@ -107,6 +114,11 @@ def test_warm_start_maps_head_blocks_by_name(tmp_path):
     bands = new.bands
     assert torch.equal(new.head.bias[-2 * bands:-bands], old.head.bias[-bands:])  # noise -> noise
     assert torch.equal(new.head.bias[-bands:], torch.zeros(bands))  # the prior starts at 0 dB
+    fresh = SpectralUNet(PRIOR)
+    initial = {k: v.clone() for k, v in fresh.head.state_dict().items()}
+    warm_start(fresh, folder, head=False)  # --fresh-head: the trunk only, the sbr rule to start from
+    assert torch.equal(fresh.stem.weight, old.stem.weight)
+    assert all(torch.equal(v, initial[k]) for k, v in fresh.head.state_dict().items())
 
 
 def test_clean_wide_examples_are_targets_over_the_whole_band(music):

@@ -8,7 +8,10 @@ smoothed level of its source bin (a 500 Hz moving average of power) and shaped b
 extrapolated from below the cutoff: per frame, a least-squares line of that smoothed level (dB) against
 log2 frequency over the octave below ``fc``, its slope limited to [-30, 0] dB per octave and averaged
 over 5 frames, minus ``decay_db_per_khz`` per kHz above ``fc``. It fades in over 200 Hz above ``fc``.
-Each item of a batch has its own cutoff (Hz, :func:`item_cutoffs`).
+Unlike ``sbr`` it only fills what is missing: each bin gets ``sqrt(1 - S / E)`` of its copy (``S`` the
+input's smoothed power there, ``E`` the envelope's), so content already above a misjudged cutoff (a
+clean input, a quiet passage) is not doubled. Each item of a batch has its own cutoff (Hz,
+:func:`item_cutoffs`); a cutoff below ``min_hz`` is taken for a misjudgement and gives no prior.
 """
 
 from __future__ import annotations
@@ -30,16 +33,18 @@ def item_cutoffs(wave: torch.Tensor, sample_rate: int) -> torch.Tensor:
 
 
 def replicated_band(spec: torch.Tensor, cutoff_hz: torch.Tensor, *, sample_rate: int, hop: int, to_hz: float,
-                    decay_db_per_khz: float = 1.5) -> torch.Tensor:
+                    min_hz: float = 6000.0, decay_db_per_khz: float = 1.5) -> torch.Tensor:
     """The envelope prior of complex ``spec`` ``(b, n_fft // 2 + 1, frames)``: a complex tensor of the same
-    shape, zero below each item's ``cutoff_hz`` ``(b,)`` and from ``to_hz`` up (see the module docstring)."""
+    shape, zero below each item's ``cutoff_hz`` ``(b,)``, from ``to_hz`` up, and for items cut below
+    ``min_hz`` (see the module docstring)."""
     b, bins, frames = spec.shape
     n_fft = 2 * (bins - 1)
     step = n_fft // hop  # copies shifted by multiples of this many bins stay phase-coherent
     bin_hz = sample_rate / n_fft
     device = spec.device
     with torch.no_grad():
-        cutoff = cutoff_hz.to(device=device, dtype=torch.float32).clamp(min=4 * step * bin_hz)
+        cutoff = cutoff_hz.to(device=device, dtype=torch.float32)
+        cutoff = torch.where(cutoff < min_hz, torch.full_like(cutoff, sample_rate / 2), cutoff)
         start = torch.ceil(cutoff / bin_hz).long().clamp(max=bins - 1)  # first bin to fill, (b,)
         width = torch.clamp((start - start // 2) // step * step, min=step)  # about an octave, (b,)
         k = torch.arange(bins, device=device)
@@ -67,7 +72,8 @@ def replicated_band(spec: torch.Tensor, cutoff_hz: torch.Tensor, *, sample_rate:
         envelope = intercept[:, None] + slope[:, None] * octaves[..., None] - (decay_db_per_khz * above_khz)[..., None]
         gain_db = (envelope - torch.gather(level, 1, source[..., None].expand(-1, -1, frames))).clamp(max=MAX_GAIN_DB)
         ramp = torch.sin(0.5 * math.pi * ((freqs[None] - cutoff[:, None]) / CROSSOVER_HZ).clamp(0.0, 1.0)).square()
-        gain = torch.pow(10.0, gain_db / 20.0) * (ramp * target)[..., None]
+        missing = (1.0 - torch.pow(10.0, (level - envelope) / 10.0)).clamp(min=0.0).sqrt()  # fill only the gap
+        gain = torch.pow(10.0, gain_db / 20.0) * missing * (ramp * target)[..., None]
         parts = torch.view_as_real(spec)
         copied = torch.gather(parts, 1, source[..., None, None].expand(-1, -1, frames, 2))
         return torch.view_as_complex((copied * gain[..., None]).contiguous())

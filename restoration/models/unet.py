@@ -214,7 +214,8 @@ class SpectralUNet(nn.Module):
             if cutoff_hz is None:
                 raise ValueError("a model with an envelope prior needs the inputs' cutoffs")
             prior = replicated_band(spec, cutoff_hz, sample_rate=cfg.sample_rate, hop=cfg.hop,
-                                    to_hz=cfg.replicate_to_hz, decay_db_per_khz=cfg.prior_decay_db_per_khz)
+                                    to_hz=cfg.replicate_to_hz, min_hz=cfg.replicate_from_hz,
+                                    decay_db_per_khz=cfg.prior_decay_db_per_khz)
             copies = copies + self._banded(prior)[:, first:last] * gains[:, -1].unsqueeze(2)
         if cfg.noise:  # |C| averaged over the band's bins (re and im both in dim 2: twice the mean square)
             rms = (2.0 * copies.square().mean(dim=2, keepdim=True)).sqrt()  # (b, new bands, 1, frames)

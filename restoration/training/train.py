@@ -53,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(LOW,HIGH; empty = the chain's default)")
     parser.add_argument("--init", metavar="CHECKPOINT", default=None, help="warm start: copy every weight of this "
                         "checkpoint whose shape matches (new replication shifts and the noise gain start at zero)")
+    parser.add_argument("--fresh-head", action="store_true", help="with --init: copy the trunk only; the output "
+                        "head starts at its initial values (with the envelope prior: the sbr rule, copies off)")
     parser.add_argument("--report", default=None, help="with --evaluate: also write the JSON report to this file")
     parser.add_argument("--val-every", type=int, default=200, help="validate and save every N steps")
     parser.add_argument("--refresh-every", type=int, default=400, help="add newly arrived corpus clips every N steps")
@@ -101,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
 
     model = SpectralUNet(UNetConfig(**SIZES[args.size])).to(device)
     if args.init and not (args.resume and (out / "state.pt").exists()):
-        copied = warm_start(model, args.init)
+        copied = warm_start(model, args.init, head=not args.fresh_head)
         log.write({"event": "init", "checkpoint": args.init, "tensors": copied})
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     averaged = averaged_model(model, args.ema)
@@ -194,13 +196,14 @@ def averaged_model(model, decay: float):
     return averaged
 
 
-def warm_start(model, folder: str) -> int:
+def warm_start(model, folder: str, *, head: bool = True) -> int:
     """Copy the weights of checkpoint ``folder`` into ``model`` where they fit; returns the tensors copied.
 
     Tensors of the same name and shape are copied. The head (one row block of ``bands`` rows per
     output, :meth:`~restoration.models.unet.SpectralUNet.head_blocks`) is copied block by block for every
     output both models have (the mask, shared shifts, the noise gain, the prior's gain); the other
-    blocks keep their initial values.
+    blocks keep their initial values. ``head=False`` copies the trunk only: the head keeps its initial
+    values (identity mask, copies and noise off, the envelope prior at 0 dB: the ``sbr`` rule).
     """
     import torch
 
@@ -218,7 +221,7 @@ def warm_start(model, folder: str) -> int:
         old_blocks = source.head_blocks()
         blocks = {old_blocks.index(name): i for i, name in enumerate(model.head_blocks()) if name in old_blocks}
         bands = model.bands
-        if source.bands == bands and old["head.weight"].shape[1] == new["head.weight"].shape[1]:
+        if head and source.bands == bands and old["head.weight"].shape[1] == new["head.weight"].shape[1]:
             for src, dst in blocks.items():
                 for key in ("head.weight", "head.bias"):
                     new[key][dst * bands:(dst + 1) * bands] = old[key][src * bands:(src + 1) * bands]
