@@ -42,24 +42,25 @@ def replicated_band(spec: torch.Tensor, cutoff_hz: torch.Tensor, *, sample_rate:
     step = n_fft // hop  # copies shifted by multiples of this many bins stay phase-coherent
     bin_hz = sample_rate / n_fft
     device = spec.device
+    out = torch.zeros_like(spec)
     with torch.no_grad():
         cutoff = cutoff_hz.to(device=device, dtype=torch.float32)
         cutoff = torch.where(cutoff < min_hz, torch.full_like(cutoff, sample_rate / 2), cutoff)
         start = torch.ceil(cutoff / bin_hz).long().clamp(max=bins - 1)  # first bin to fill, (b,)
         width = torch.clamp((start - start // 2) // step * step, min=step)  # about an octave, (b,)
-        k = torch.arange(bins, device=device)
-        freqs = k * bin_hz
         last = min(bins - 1, int(to_hz // bin_hz))
-        target = (k[None] >= start[:, None]) & (k[None] < last)  # (b, bins)
-        source = torch.where(target, start[:, None] - width[:, None] + (k[None] - start[:, None]) % width[:, None],
-                             k[None])
-        power = spec.real.square() + spec.imag.square()
-        smooth = max(1, int(round(SMOOTH_HZ / bin_hz)))
-        smooth += 1 - smooth % 2  # odd: centred
-        smoothed = F.avg_pool1d(power.transpose(1, 2).reshape(-1, 1, bins), smooth, stride=1, padding=smooth // 2,
-                                count_include_pad=False).reshape(b, frames, bins).transpose(1, 2)
-        level = 10.0 * torch.log10(smoothed + 1e-20)  # dB, (b, bins, frames)
-        octaves = torch.log2(freqs.clamp(min=bin_hz)[None] / cutoff[:, None])  # (b, bins)
+        first = int(start.min())
+        if first >= last:
+            return out
+        # Work only on the bins the fit and the fill need (levels smoothed exactly there): [low, high).
+        half = max(1, int(round(SMOOTH_HZ / bin_hz))) // 2
+        low, high = max(0, int((start - width).min()) - half), min(bins, last + half)
+        power = spec[:, low:high].real.square() + spec[:, low:high].imag.square()
+        smoothed = F.avg_pool1d(power.transpose(1, 2).reshape(-1, 1, high - low), 2 * half + 1, stride=1,
+                                padding=half, count_include_pad=False).reshape(b, frames, -1).transpose(1, 2)
+        level = 10.0 * torch.log10(smoothed + 1e-20)  # dB, (b, high - low, frames)
+        k = torch.arange(low, high, device=device)
+        octaves = torch.log2((k * bin_hz).clamp(min=bin_hz)[None] / cutoff[:, None])  # (b, high - low)
         fit = ((k[None] >= (start - width)[:, None]) & (k[None] < start[:, None])).float()
         count = fit.sum(1, keepdim=True)
         centred = (octaves - (fit * octaves).sum(1, keepdim=True) / count) * fit  # zero outside the fit
@@ -68,15 +69,29 @@ def replicated_band(spec: torch.Tensor, cutoff_hz: torch.Tensor, *, sample_rate:
         intercept = torch.einsum("bk,bkt->bt", fit, level) / count - slope * mean_x[:, None]
         slope = _frame_average(slope.clamp(*SLOPE_DB_PER_OCTAVE))
         intercept = _frame_average(intercept)
+        # the bins to fill, [first, last): their source in the octave below each item's cutoff
+        kt = torch.arange(first, last, device=device)
+        freqs = kt * bin_hz
+        target = (kt[None] >= start[:, None]).float()  # (b, last - first)
+        source = torch.where(target > 0, start[:, None] - width[:, None] + (kt[None] - start[:, None]) % width[:, None],
+                             kt[None])
         above_khz = (freqs[None] - cutoff[:, None]).clamp(min=0.0) / 1000.0
-        envelope = intercept[:, None] + slope[:, None] * octaves[..., None] - (decay_db_per_khz * above_khz)[..., None]
-        gain_db = (envelope - torch.gather(level, 1, source[..., None].expand(-1, -1, frames))).clamp(max=MAX_GAIN_DB)
+        envelope = (intercept[:, None] + slope[:, None] * octaves[:, first - low:last - low, None]
+                    - (decay_db_per_khz * above_khz)[..., None])  # dB, (b, last - first, frames)
+        gain_db = (envelope - torch.gather(level, 1, (source - low)[..., None].expand(-1, -1, frames))).clamp(max=MAX_GAIN_DB)
         ramp = torch.sin(0.5 * math.pi * ((freqs[None] - cutoff[:, None]) / CROSSOVER_HZ).clamp(0.0, 1.0)).square()
-        missing = (1.0 - torch.pow(10.0, (level - envelope) / 10.0)).clamp(min=0.0).sqrt()  # fill only the gap
-        gain = torch.pow(10.0, gain_db / 20.0) * missing * (ramp * target)[..., None]
+        # fill only the gap: sqrt(1 - S/E), S the input's smoothed power at the bin, E the envelope's
+        missing = (1.0 - torch.exp((level[:, first - low:last - low] - envelope) * _DB_POWER)).clamp(min=0.0).sqrt()
+        gain = torch.exp(gain_db * _DB_AMPLITUDE) * missing * (ramp * target)[..., None]
         parts = torch.view_as_real(spec)
         copied = torch.gather(parts, 1, source[..., None, None].expand(-1, -1, frames, 2))
-        return torch.view_as_complex((copied * gain[..., None]).contiguous())
+        torch.view_as_real(out)[:, first:last] = copied * gain[..., None]
+        return out
+
+
+#: dB to natural-log factors of power and of amplitude.
+_DB_POWER = math.log(10.0) / 10.0
+_DB_AMPLITUDE = math.log(10.0) / 20.0
 
 
 def _frame_average(values: torch.Tensor) -> torch.Tensor:
