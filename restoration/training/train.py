@@ -71,13 +71,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "tracks of the training packages (real) or the packages no model was trained or selected "
                         "on (unseen)")
     parser.add_argument("--methods", default="passthrough,sbr,unet", help="with --evaluate: the methods to score")
-    parser.add_argument("--visqol-weight", type=float, default=3.0, help="weight of the ViSQOL surrogate term "
+    parser.add_argument("--visqol-weight", type=float, default=6.0, help="weight of the ViSQOL surrogate term "
                         "(5 - predicted MOS) in the loss; 0 trains on the spectral terms only")
     parser.add_argument("--adversarial-weight", type=float, default=0.0, help="weight of the adversarial term "
                         "(multi-resolution spectrogram discriminator + feature matching); 0: none")
     parser.add_argument("--ema", type=float, default=0.998, help="decay per step of the moving average of the "
                         "weights that is validated and saved (0: the raw weights)")
-    parser.add_argument("--level-weight", type=float, default=0.5, help="weight of the band-level term in the loss")
+    parser.add_argument("--level-weight", type=float, default=0.25, help="weight of the band-level term in the loss")
     parser.add_argument("--codecs", default="", help="comma-separated codecs the degradation may draw "
                         "(from restoration.degrade.CODECS; empty = the chain's default mix)")
 
