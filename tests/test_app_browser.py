@@ -200,6 +200,7 @@ def test_ab_of_two_results_from_the_history(browser, app_url):
 
 def test_phone_width_shows_the_examples_whole(browser, app_url, tmp_path):
     page = open_studio(browser, app_url, width=390, height=844)
+    page.locator("#examples table").first.wait_for(timeout=TIMEOUT_MS)  # rendered after the page's first paint
     overflow = page.evaluate("""() => {
         const table = document.querySelector('#examples table');
         const box = table.getBoundingClientRect();
