@@ -383,3 +383,4 @@ def test_train_refuses_a_moving_average_decay_outside_0_1(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--size", "tiny", "--ema", "1.5"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--ema must be 0 (off) or in (0, 1), got 1.5" in err
+    assert not (tmp_path / "run").exists()  # refused before anything is written

@@ -24,6 +24,10 @@ import torch.nn.functional as F
 from ..dsp.cutoff import estimate_cutoff
 from ..dsp.sbr import CROSSOVER_HZ, ENVELOPE_FRAMES, MAX_GAIN_DB, SLOPE_DB_PER_OCTAVE, SMOOTH_HZ
 
+#: dB to natural-log factors of power and of amplitude.
+_DB_POWER = math.log(10.0) / 10.0
+_DB_AMPLITUDE = math.log(10.0) / 20.0
+
 
 def item_cutoffs(wave: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """The effective cutoff (Hz) of every row of ``wave`` ``(items, samples)``, float32 ``(items,)``
@@ -89,13 +93,7 @@ def replicated_band(spec: torch.Tensor, cutoff_hz: torch.Tensor, *, sample_rate:
         return out
 
 
-#: dB to natural-log factors of power and of amplitude.
-_DB_POWER = math.log(10.0) / 10.0
-_DB_AMPLITUDE = math.log(10.0) / 20.0
-
-
 def _frame_average(values: torch.Tensor) -> torch.Tensor:
     """Moving average of ``(b, frames)`` over ENVELOPE_FRAMES frames (shorter at the edges)."""
     return F.avg_pool1d(values[:, None], ENVELOPE_FRAMES, stride=1, padding=ENVELOPE_FRAMES // 2,
                         count_include_pad=False)[:, 0]
-

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..audio import load_audio, resample
 from ..errors import BadInputError
-from ..recordings import bandwidth_hz
+from ..recordings import VALID_MIN_BANDWIDTH_HZ, bandwidth_hz
 
 SR = 48000
 DEGRADED_SR = 32000
@@ -33,8 +33,9 @@ DEGRADED_SR = 32000
 #: loss stops there, so the transition band is not learned as music either.
 LOWPASS_TRANSITION_HZ = 1000.0
 #: A clean input whose own bandwidth reaches this (Hz) is a "do no harm" example over the whole band:
-#: its target is itself, so the loss also sees (and forbids) anything added above its edge.
-WIDE_HZ = 18000.0
+#: its target is itself, so the loss also sees (and forbids) anything added above its edge. The
+#: same floor as the validation clips, whose clean versions measure "do no harm".
+WIDE_HZ = VALID_MIN_BANDWIDTH_HZ
 #: Crops of the clean clip quieter than this RMS (-70 dBFS) are drawn again.
 SILENCE_RMS = 10 ** (-70 / 20)
 

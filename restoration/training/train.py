@@ -94,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         return evaluate(args)
     if args.steps <= 0 or args.batch_size <= 0 or args.segment_s <= 0:
         raise BadInputError("--steps, --batch-size and --segment-s must be positive")
+    if not 0.0 <= args.ema < 1.0:
+        raise BadInputError(f"--ema must be 0 (off) or in (0, 1), got {args.ema}")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device.replace("auto", "cpu")
@@ -187,8 +189,6 @@ def averaged_model(model, decay: float):
     ``decay`` per step, or None for ``decay`` 0; validated and saved instead of the raw weights."""
     if not decay:
         return None
-    if not 0.0 < decay < 1.0:
-        raise BadInputError(f"--ema must be 0 (off) or in (0, 1), got {decay}")
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
     averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))
