@@ -43,3 +43,15 @@ def test_shapes_silence_and_short_signals():
     assert estimate_cutoff(y, sr) == pytest.approx(estimate_cutoff(y[0], sr), abs=200)
     assert estimate_cutoff(np.zeros((2, 4096), np.float32), sr) == sr / 2
     assert estimate_cutoff(lowpass(white(sr, 0.05), sr, 9000.0), sr) == pytest.approx(9000.0, abs=500)
+
+
+def test_a_dark_passage_does_not_hide_the_codec_cutoff():
+    """Loud partials up to 1.5 kHz with only quiet content above (a drop of more than 15 dB at the bass)
+    cut at 12 kHz: the cutoff is the deep drop to the floor at 12 kHz, not the shallow one."""
+    sr = 48000
+    t = np.arange(3 * sr) / sr
+    bass = sum(np.sin(2 * np.pi * 55.0 * k * t) for k in range(1, 28)) / 27  # partials up to 1.5 kHz
+    quiet = 0.3 * white(sr, 3.0, seed=2)[0]  # about 25 dB below the partials (125 Hz smoothing)
+    spectrum = np.fft.rfft(bass + quiet)
+    spectrum[np.fft.rfftfreq(t.size, 1 / sr) > 12000.0] = 0  # a codec's brick-wall low-pass
+    assert estimate_cutoff(np.fft.irfft(spectrum, t.size).astype(np.float32), sr) == pytest.approx(12000.0, abs=500)

@@ -8,10 +8,13 @@ Definition (all levels in dB of power; ``P`` is the long-term spectrum):
 2. Level just below ``f``: ``L(f) = median P`` over ``[f - 2 w, f - w]`` with
    ``w = max(f * (1 - 2**(-1/6)), 500 Hz)`` (a sixth of an octave, at least 500 Hz).
    Level above ``f``: ``U(f) = max P`` over ``[f, sr / 2]``.
-3. Drop ``f*``: the lowest frequency ``f >= 2 kHz`` where everything above is more than
-   ``DROP_DB`` (15 dB) below the level just below, ``U(f) < L(f) - DROP_DB``. A flat noise floor
-   above the cutoff does not hide the drop, and gaps in the spectrum with content above them do
-   not count as one. Without such a drop the cutoff is ``sr / 2``.
+3. Drops: frequencies ``f >= 2 kHz`` where everything above is more than ``DROP_DB`` (15 dB)
+   below the level just below, ``U(f) < L(f) - DROP_DB``. A flat noise floor above the cutoff does
+   not hide a drop, and gaps in the spectrum with content above them do not count as one. Drops
+   less than 500 Hz apart form a run, as deep as its largest ``L(f) - U(f)``; ``f*`` is the first
+   bin of the deepest run. A dark passage of music (nothing above 1.5 kHz within 15 dB of the bass, say)
+   makes a shallow run far below a codec's cutoff, whose drop to the floor is the deepest. Without
+   a drop the cutoff is ``sr / 2``.
 4. Cutoff: the highest frequency ``f <= f*`` where ``P(f) >= L(f*) - EDGE_DB`` (6 dB), linearly
    interpolated between bins; for a zero-phase Butterworth low-pass it lands on the filter's
    nominal cutoff.
@@ -75,12 +78,22 @@ def estimate_cutoff(y: np.ndarray, sr: int) -> float:
     hi = np.maximum(hi, lo + 1)
     # the median of a window is at most its maximum: only bins that pass with the maximum can pass
     window_max = np.maximum.reduceat(np.append(level, -np.inf), np.ravel(np.column_stack([lo, hi])))[::2]
-    candidates = (freqs >= LOWEST_HZ) & (above < window_max - DROP_DB)
-    for k in np.flatnonzero(candidates):
+    candidates = np.flatnonzero((freqs >= LOWEST_HZ) & (above < window_max - DROP_DB))
+    best = None  # (depth in dB, first bin of its run, level just below that bin)
+    run = None
+    for k in candidates:
         below = float(np.median(level[lo[k]:hi[k]]))
-        if above[k] < below - DROP_DB:
-            return _edge(freqs, level, k, below - EDGE_DB)
-    return nyquist
+        depth = below - float(above[k])
+        if depth <= DROP_DB:
+            continue
+        if run is None or freqs[k] - freqs[run[2]] > MIN_WINDOW_HZ:  # a new run of drops
+            run = [depth, k, k, below]
+        run[0], run[2] = max(run[0], depth), k
+        if best is None or run[0] > best[0]:
+            best = (run[0], run[1], run[3])
+    if best is None:
+        return nyquist
+    return _edge(freqs, level, best[1], best[2] - EDGE_DB)
 
 
 def _edge(freqs: np.ndarray, level: np.ndarray, drop: int, threshold: float) -> float:
