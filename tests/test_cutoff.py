@@ -55,3 +55,16 @@ def test_a_dark_passage_does_not_hide_the_codec_cutoff():
     spectrum = np.fft.rfft(bass + quiet)
     spectrum[np.fft.rfftfreq(t.size, 1 / sr) > 12000.0] = 0  # a codec's brick-wall low-pass
     assert estimate_cutoff(np.fft.irfft(spectrum, t.size).astype(np.float32), sr) == pytest.approx(12000.0, abs=500)
+
+
+def test_a_one_second_crop_of_a_bass_heavy_clip():
+    """Loud bass over highs 70 dB down, cut at 12 kHz, one second long (a training crop): no frame
+    may end in zero padding, whose step splatters white content over the cutoff."""
+    sr = 48000
+    t = np.arange(sr) / sr
+    bass = 0.5 * np.sin(2 * np.pi * 80.0 * t + 0.3) + 0.3 * np.sin(2 * np.pi * 160.0 * t)
+    highs = 3e-3 * white(sr, 1.0, seed=3)[0]  # about 70 dB below the bass
+    spectrum = np.fft.rfft(highs)
+    spectrum[np.fft.rfftfreq(t.size, 1 / sr) > 12000.0] = 0
+    y = (bass + np.fft.irfft(spectrum, t.size)).astype(np.float32)
+    assert estimate_cutoff(y, sr) == pytest.approx(12000.0, abs=500)

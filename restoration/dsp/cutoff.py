@@ -3,8 +3,9 @@
 Definition (all levels in dB of power; ``P`` is the long-term spectrum):
 
 1. ``P(f)``: mean of ``|rfft(hann(4096) * frame)|**2`` over frames of 4096 samples (hop 2048,
-   the last frame zero-padded) and over channels, smoothed by a moving average of 125 Hz (in
-   power), floored at 120 dB below its maximum.
+   the last one ending at the signal's end; a signal shorter than a frame is zero-padded) and
+   over channels, smoothed by a moving average of 125 Hz (in power), floored at 120 dB below its
+   maximum.
 2. Level just below ``f``: ``L(f) = median P`` over ``[f - 2 w, f - w]`` with
    ``w = max(f * (1 - 2**(-1/6)), 500 Hz)`` (a sixth of an octave, at least 500 Hz).
    Level above ``f``: ``U(f) = max P`` over ``[f, sr / 2]``.
@@ -44,14 +45,19 @@ def long_term_spectrum(y: np.ndarray, sr: int, *, n_fft: int = N_FFT, hop: int =
     y = np.asarray(y, dtype=np.float32)
     flat = y.reshape(-1, y.shape[-1])
     n = flat.shape[-1]
-    frames = max(1, -(-(n - n_fft) // hop) + 1) if n > n_fft else 1
-    need = (frames - 1) * hop + n_fft
+    # Frames lie wholly inside the signal, the last one ending at its end: a frame half zero-padded
+    # would add the step to zero at its edge, white splatter about 80 dB down that hides the cutoff
+    # of a one-second crop.
+    starts = np.arange(0, n - n_fft + 1, hop) if n >= n_fft else np.zeros(1, dtype=int)
+    if n > n_fft and starts[-1] != n - n_fft:
+        starts = np.append(starts, n - n_fft)
+    frames = len(starts)
     window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
     total = np.zeros(n_fft // 2 + 1)
     for channel in flat:
-        if need > n:
-            channel = np.pad(channel, (0, need - n))
-        view = np.lib.stride_tricks.sliding_window_view(channel, n_fft)[::hop]
+        if n < n_fft:
+            channel = np.pad(channel, (0, n_fft - n))
+        view = np.lib.stride_tricks.sliding_window_view(channel, n_fft)[starts]
         for start in range(0, frames, _BLOCK):
             block = np.fft.rfft(view[start:start + _BLOCK] * window, axis=-1)
             total += np.sum(block.real.astype(np.float64) ** 2 + block.imag.astype(np.float64) ** 2, axis=0)
