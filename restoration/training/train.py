@@ -430,6 +430,21 @@ def method_rows(pairs, name: str, params: dict | None = None, *, clean_input: bo
     return rows
 
 
+def evaluation_pairs(data: str, count: int, split: str = "real", *, cache: str, codecs: str = "",
+                     cutoffs: str = "10000,15500") -> tuple[list, list[str]]:
+    """The first ``count`` clips of ``split`` (``real``: held out; ``unseen``) degraded as in validation
+    (seeds ``VALID_SEED + i``), from ``cache``, and each clip's genre from the corpus manifest."""
+    from .data import cached_pairs
+
+    files = validation_files(data, count, split)
+    genres = clip_genres(data)
+    config = degradation(codecs, cutoffs)
+    bandwidths = clip_bandwidths(data)
+    pairs = [p for i, f in enumerate(files) for p in
+             cached_pairs([f], seeds=[VALID_SEED + i], cache=cache, config=config, bandwidths=bandwidths)]
+    return pairs, [genres.get(f"{split}/{f.name}", "other") for f in files]
+
+
 def evaluate(args: argparse.Namespace) -> int:
     """``--evaluate CHECKPOINT``: the U-Net, passthrough and sbr on ``--val-clips`` held-out real recordings
     (``--split``: ``real`` or ``unseen``).
@@ -438,15 +453,8 @@ def evaluate(args: argparse.Namespace) -> int:
     The JSON report has per-method means, the median band-level bias, per-genre means, the same on
     the clean 48 kHz clips (do no harm), and every clip's row; printed, and written to ``--report``.
     """
-    from .data import cached_pairs
-
-    files = validation_files(args.data, args.val_clips, args.split)
-    genres = clip_genres(args.data)
-    config = degradation(args.codecs, args.cutoffs)
-    bandwidths = clip_bandwidths(args.data)
-    pairs = [p for i, f in enumerate(files) for p in
-             cached_pairs([f], seeds=[VALID_SEED + i], cache=args.cache, config=config, bandwidths=bandwidths)]
-    clip_genre = [genres.get(f"{args.split}/{f.name}", "other") for f in files]
+    pairs, clip_genre = evaluation_pairs(args.data, args.val_clips, args.split, cache=args.cache,
+                                         codecs=args.codecs, cutoffs=args.cutoffs)
     unet = {"checkpoint": str(Path(args.evaluate).resolve())}
     report = {"split": args.split, "clips": [p.name for p in pairs], "genres": clip_genre, "cutoffs": args.cutoffs,
               "degraded": {}, "clean_input": {}, "rows": {}}
