@@ -20,59 +20,44 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy.ndimage import uniform_filter1d
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from restoration.audio import resample  # noqa: E402
 from restoration.dsp.cutoff import estimate_cutoff  # noqa: E402
+from restoration.dsp.stft import istft, stft  # noqa: E402
 
 SR, DEGRADED_SR, N_FFT, HOP = 48000, 32000, 1024, 256
 #: Oracle name -> (bins per band, frames per block; 0: one block for the whole clip).
 RESOLUTIONS = {"static": (8, 0), "env_2k_85ms": (43, 16), "env_375_5ms": (8, 1)}
 
 
-def stft(x: np.ndarray):
-    import torch
-
-    return torch.stft(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64)), N_FFT, HOP,
-                      window=torch.hann_window(N_FFT, dtype=torch.float64), return_complex=True)
-
-
-def istft(spec, length: int) -> np.ndarray:
-    import torch
-
-    return torch.istft(spec, N_FFT, HOP, window=torch.hann_window(N_FFT, dtype=torch.float64),
-                       length=length).numpy().astype(np.float32)
-
-
-def block_power(power, frames: int):
+def block_power(power: np.ndarray, frames: int) -> np.ndarray:
     """Mean of ``power`` ``(channels, frames)`` over blocks of ``frames`` (0: the whole clip), same shape."""
-    import torch
-
     if frames == 0:
-        return power.mean(-1, keepdim=True).expand_as(power)
-    kernel = torch.ones(1, 1, frames, dtype=power.dtype) / frames
-    return torch.nn.functional.conv1d(power[:, None], kernel, padding=frames // 2)[:, 0, :power.shape[-1]]
+        return np.broadcast_to(power.mean(-1, keepdims=True), power.shape)
+    return uniform_filter1d(power, frames, axis=-1, mode="nearest")
 
 
 def rescaled(out: np.ndarray, clean: np.ndarray, cutoff_hz: float, band_bins: int, frames: int) -> np.ndarray:
     """``out`` ``(channels, n)`` with each band above ``cutoff_hz`` scaled to ``clean``'s power there."""
-    y, x = stft(out), stft(clean)
+    y, x = stft(out, n_fft=N_FFT, hop=HOP), stft(clean, n_fft=N_FFT, hop=HOP)
     first = int(np.ceil(cutoff_hz * N_FFT / SR))
-    z = y.clone()
+    z = y.copy()
     for lo in range(first, N_FFT // 2 + 1, band_bins):
         hi = min(lo + band_bins, N_FFT // 2 + 1)
-        py = block_power(y[:, lo:hi].abs().square().mean(1), frames)
-        px = block_power(x[:, lo:hi].abs().square().mean(1), frames)
-        z[:, lo:hi] = y[:, lo:hi] * (px / (py + 1e-12)).sqrt().clamp(max=100.0)[:, None]
-    return istft(z, out.shape[-1])
+        py = block_power(np.mean(np.abs(y[:, lo:hi]) ** 2, axis=1), frames)
+        px = block_power(np.mean(np.abs(x[:, lo:hi]) ** 2, axis=1), frames)
+        z[:, lo:hi] = y[:, lo:hi] * np.minimum(np.sqrt(px / (py + 1e-12)), 100.0)[:, None]
+    return istft(z, length=out.shape[-1], n_fft=N_FFT, hop=HOP)
 
 
 def with_true_band(out: np.ndarray, clean: np.ndarray, cutoff_hz: float) -> np.ndarray:
-    y, x = stft(out), stft(clean)
+    y, x = stft(out, n_fft=N_FFT, hop=HOP), stft(clean, n_fft=N_FFT, hop=HOP)
     first = int(np.ceil(cutoff_hz * N_FFT / SR))
     y[:, first:] = x[:, first:]
-    return istft(y, out.shape[-1])
+    return istft(y, length=out.shape[-1], n_fft=N_FFT, hop=HOP)
 
 
 def main(argv: list[str] | None = None) -> int:
