@@ -55,12 +55,15 @@ class Package:
 
     ``unseen``: every track gives evaluation clips only (``unseen/``), none for training or for the
     validation that selects checkpoints: music added after the models were trained and selected.
+    ``train_only``: every track gives training clips, none is held out, so the held-out set (``real/``)
+    and every score measured on it stay comparable across the corpus versions.
     """
 
     genre: str
     license: str
     content: str
     unseen: bool = False
+    train_only: bool = False
 
 
 #: From ``apt-cache show`` and ``/usr/share/doc/<package>/copyright``; see docs/data-licenses.md.
@@ -80,6 +83,18 @@ PACKAGES = {
                                unseen=True),
     "extremetuxracer-data": Package("soundtrack", "GPL-2+", "Extreme Tux Racer game score, Ogg Vorbis 44.1/48 kHz",
                                     unseen=True),
+    # Added in corpus version 2 (2026-11-27): more training genres, and orchestral music among the unseen.
+    "flare-game": Package("orchestral", "CC-BY-SA-3.0+", "Flare fantasy RPG score, Ogg Vorbis 44.1 kHz", train_only=True),
+    "supertux-data": Package("soundtrack", "GPL-3+", "SuperTux game score (light orchestral, chiptune-styled, "
+                             "ambient), Ogg Vorbis", train_only=True),
+    "hedgewars-data": Package("soundtrack", "GPL-2", "Hedgewars themed game score (world, orchestral, rock), Ogg Vorbis",
+                              train_only=True),
+    "freedroidrpg-data": Package("electronic", "GPL-2+", "FreedroidRPG score (electronic, ambient), Ogg Vorbis",
+                                 train_only=True),
+    "starfighter-data": Package("electronic", "GPL-2+", "Project: Starfighter score (electronic, synth rock), Ogg Vorbis",
+                                train_only=True),
+    "megaglest-data": Package("orchestral", "CC-BY-SA-3.0", "MegaGlest faction and menu score (orchestral, world), "
+                              "Ogg Vorbis", unseen=True),
 }
 
 
@@ -145,7 +160,7 @@ def list_tracks(package: str, root: Path) -> list[Track]:
 
 def split_tracks(tracks: list[Track]) -> dict[str, str]:
     """``{track key: "train" | "real" | "unseen"}``: per package, the tracks first in a stable hash order are
-    held out (``real``); every track of an ``unseen`` package is ``unseen``."""
+    held out (``real``); every track of an ``unseen`` package is ``unseen``, of a ``train_only`` one ``train``."""
     by_package: dict[str, list[Track]] = {}
     for track in tracks:
         by_package.setdefault(track.package, []).append(track)
@@ -155,7 +170,8 @@ def split_tracks(tracks: list[Track]) -> dict[str, str]:
             split.update((track.key, "unseen") for track in items)
             continue
         ordered = sorted(items, key=lambda t: hashlib.sha1(t.key.encode()).hexdigest())
-        held = 0 if len(ordered) < 2 else max(1, math.ceil(VALID_SHARE * len(ordered)))
+        train_only = package in PACKAGES and PACKAGES[package].train_only
+        held = 0 if len(ordered) < 2 or train_only else max(1, math.ceil(VALID_SHARE * len(ordered)))
         for i, track in enumerate(ordered):
             split[track.key] = "real" if i < held else "train"
     return split

@@ -78,10 +78,12 @@ def test_tracks_split_by_track_with_one_held_out_per_small_package():
 
 def test_every_track_of_an_unseen_package_is_kept_for_evaluation(monkeypatch):
     monkeypatch.setattr(recordings, "PACKAGES", {"seen": Package("g", "CC0", "x"),
-                                                 "later": Package("g", "CC0", "x", unseen=True)})
-    tracks = [Track(p, f"t{i}.ogg", None) for p in ("seen", "later") for i in range(8)]
+                                                 "later": Package("g", "CC0", "x", unseen=True),
+                                                 "extra": Package("g", "CC0", "x", train_only=True)})
+    tracks = [Track(p, f"t{i}.ogg", None) for p in ("seen", "later", "extra") for i in range(8)]
     split = split_tracks(tracks)
     assert [split[f"later/t{i}.ogg"] for i in range(8)] == ["unseen"] * 8
+    assert [split[f"extra/t{i}.ogg"] for i in range(8)] == ["train"] * 8  # the held-out set does not change
     assert sorted(split[f"seen/t{i}.ogg"] for i in range(8)) == ["real"] * 2 + ["train"] * 6
 
 
