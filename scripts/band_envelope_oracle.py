@@ -63,7 +63,7 @@ def with_true_band(out: np.ndarray, clean: np.ndarray, cutoff_hz: float) -> np.n
 def main(argv: list[str] | None = None) -> int:
     from restoration.analysis.metrics import visqol_moslqo
     from restoration.pipeline import restore
-    from restoration.training.train import evaluation_pairs
+    from restoration.training.train import evaluation_pairs, write_report
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="data/corpus")
@@ -95,8 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         per = [np.mean([r[name] for r in rows if r["genre"] == g]) for g in sorted(set(genres))]
         print(f"| {name} | {np.mean([r[name] for r in rows]):.2f} | " + " | ".join(f"{v:.2f}" for v in per) + " |")
     if args.report:
-        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.report).write_text(json.dumps(rows, indent=1))
+        write_report(args.report, json.dumps(rows, indent=1))
     return 0
 
 

@@ -8,7 +8,7 @@ import torch
 
 from restoration import pipeline
 from restoration.audio import resample
-from restoration.errors import CheckpointError, MissingModelError
+from restoration.errors import BadInputError, CheckpointError, MissingModelError
 from restoration.models import checkpoint as ckpt
 from restoration.models import unet_method
 from restoration.models.unet import SpectralUNet, UNetConfig
@@ -322,6 +322,34 @@ def test_loss_is_masked_above_the_target_bandwidth(music):
     assert float(level(target, target)) == 0.0
 
 
+def test_band_level_quantile_makes_a_band_too_loud_cost_more_than_one_too_quiet():
+    from restoration.training.losses import BandLevelLoss
+
+    target = 0.1 * torch.randn(1, 48000, generator=torch.Generator().manual_seed(0))  # every band far above the floor
+    louder, quieter = target * 10 ** (6 / 20), target * 10 ** (-6 / 20)
+    median, dark = BandLevelLoss(), BandLevelLoss(quantile=0.25)
+    assert float(median(louder, target)) == pytest.approx(float(median(quieter, target)), rel=1e-4)
+    assert float(median(louder, target)) == pytest.approx(0.6, abs=0.01)  # the plain L1: 6 dB = 0.6
+    assert float(dark(louder, target)) == pytest.approx(3.0 * float(dark(quieter, target)), rel=1e-4)  # 0.75 / 0.25
+    with pytest.raises(ValueError, match="quantile"):
+        BandLevelLoss(quantile=1.0)
+
+
+def test_training_files_keep_only_the_named_packages(tmp_path, music):
+    from restoration.audio import save_audio
+    from restoration.training.train import training_files
+
+    (tmp_path / "train").mkdir()
+    for name in ("a0", "a1", "b0"):
+        save_audio(tmp_path / "train" / f"{name}.flac", music(seconds=0.2), 48000)
+    (tmp_path / "manifest.json").write_text(json.dumps({"clips": [
+        {"file": f"train/{n}.flac", "source_package": f"pkg-{n[0]}"} for n in ("a0", "a1", "b0")]}))
+    assert [f.name for f in training_files(str(tmp_path))] == ["a0.flac", "a1.flac", "b0.flac"]
+    assert [f.name for f in training_files(str(tmp_path), "pkg-a")] == ["a0.flac", "a1.flac"]
+    with pytest.raises(BadInputError, match="no training clips of pkg-c"):
+        training_files(str(tmp_path), "pkg-a, pkg-c")
+
+
 def test_batches_carry_bandwidth_and_no_source_roll_off(music):
     from restoration.training.data import Augment
 
@@ -425,3 +453,24 @@ def test_envelope_oracle_matches_the_clean_band_level():
         ratio = band_energy(fixed[0], 48000, 14000, 20000) / band_energy(clean[0], 48000, 14000, 20000)
         assert ratio == pytest.approx(1.0, rel=0.1), name
         assert band_energy(fixed[0], 48000, 2000, 10000) == pytest.approx(band_energy(out[0], 48000, 2000, 10000), rel=1e-3)
+
+
+def test_band_course_stats_separate_level_from_time_course():
+    """scripts/band_course.py: a band 6 dB too loud with the right course has bias +6, corr 1, rms 0;
+    a band at the right level with the wrong course has bias 0 and a large rms."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("band_course", "scripts/band_course.py")
+    band_course = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(band_course)
+    rng = np.random.default_rng(1)
+    n = 3 * 48000
+    envelope = np.repeat(10.0 ** (rng.uniform(-1.0, 0.0, n // 4096 + 1)), 4096)[:n]  # 85 ms steps over 20 dB
+    clean = (rng.standard_normal((1, n)) * envelope).astype(np.float32)
+    louder = 2.0 * clean
+    flat = (rng.standard_normal((1, n)) * np.sqrt(np.mean(envelope ** 2))).astype(np.float32)
+    stats = band_course.clip_stats(clean, clean, {"louder": louder, "flat": flat}, 12000.0, 24000.0)
+    assert stats["near/louder"]["bias"] == pytest.approx(6.02, abs=0.05)
+    assert stats["near/louder"]["corr"] == pytest.approx(1.0, abs=1e-6) and stats["near/louder"]["rms"] < 1e-3
+    assert abs(stats["near/flat"]["bias"]) < 3.0 and stats["near/flat"]["rms"] > 4.0 and stats["near/flat"]["corr"] < 0.5
+    assert stats["near/below_1k"]["corr"] > 0.9  # white noise: the band below has the same course

@@ -62,16 +62,22 @@ class STFTMagnitudeLoss(nn.Module):
 
 
 class BandLevelLoss(nn.Module):
-    """L1 distance of band levels (dB / 10) above ``low_hz``: bands of ``band_bins`` bins, blocks of
-    ``block_frames`` frames, only bands wholly below the target's bandwidth.
+    """Quantile (pinball) distance of band levels (dB / 10) above ``low_hz``: bands of ``band_bins`` bins,
+    blocks of ``block_frames`` frames, only bands wholly below the target's bandwidth.
 
     The per-bin terms let a model trade level for texture; this one asks directly for the right
     loudness of the new band, which is what listeners hear first (version 1 was 9-17 dB short).
+    At ``quantile`` 0.5 it is the L1 distance (the median level is optimal); below 0.5 a band
+    too loud costs ``(1 - quantile) / quantile`` times more than one as much too quiet, so the optimum
+    is that quantile of the levels the input leaves possible: darker where the level is uncertain.
     """
 
     def __init__(self, n_fft: int = 1024, *, sample_rate: int = 48000, low_hz: float = 9000.0,
-                 band_bins: int = 32, block_frames: int = 8) -> None:
+                 band_bins: int = 32, block_frames: int = 8, quantile: float = 0.5) -> None:
         super().__init__()
+        if not 0.0 < quantile < 1.0:
+            raise ValueError(f"quantile must be in (0, 1), got {quantile}")
+        self.quantile = quantile
         self.n_fft, self.hop = n_fft, n_fft // 4
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
         self.first = int(round(low_hz * n_fft / sample_rate))
@@ -90,7 +96,8 @@ class BandLevelLoss(nn.Module):
         return torch.log10(power + 1e-9)
 
     def from_spectra(self, pred: torch.Tensor, target: torch.Tensor, bandwidth: torch.Tensor | None = None) -> torch.Tensor:
-        distance = (self.levels(pred) - self.levels(target)).abs()
+        over = self.levels(pred) - self.levels(target)  # > 0: too loud
+        distance = 2.0 * torch.maximum((1.0 - self.quantile) * over, -self.quantile * over)
         if bandwidth is None:
             return distance.mean()
         keep = (self.top_hz.view(1, -1, 1) <= bandwidth.view(-1, 1, 1)).float()
@@ -126,7 +133,7 @@ class LowBandComplexLoss(nn.Module):
 
 class RestorationLoss(nn.Module):
     """Multi-resolution STFT loss, plus ``complex_weight`` times the low-band complex L1 and
-    ``level_weight`` times the band-level L1, both at ``complex_n_fft``, plus ``visqol_weight`` times
+    ``level_weight`` times the band-level term (at ``level_quantile``), both at ``complex_n_fft``, plus ``visqol_weight`` times
     ``5 - `` the ViSQOL surrogate's MOS (:mod:`restoration.training.visqol_surrogate`; 0 leaves it out),
     plus ``adversarial_weight`` times the generator loss of :mod:`restoration.training.adversarial`
     (which also steps its discriminators on every call; 0 leaves it out).
@@ -136,7 +143,8 @@ class RestorationLoss(nn.Module):
     """
 
     def __init__(self, *, sample_rate: int = 48000, hf_hz: float = 11000.0, hf_weight: float = 2.0,
-                 complex_weight: float = 0.5, level_weight: float = 1.0, visqol_weight: float = 0.0,
+                 complex_weight: float = 0.5, level_weight: float = 1.0, level_quantile: float = 0.5,
+                 visqol_weight: float = 0.0,
                  adversarial_weight: float = 0.0, complex_n_fft: int = 1024, resolutions=RESOLUTIONS) -> None:
         super().__init__()
         if complex_n_fft not in [n for n, _ in resolutions]:
@@ -144,7 +152,7 @@ class RestorationLoss(nn.Module):
         self.magnitude = nn.ModuleList(STFTMagnitudeLoss(n, h, sample_rate=sample_rate, hf_hz=hf_hz, hf_weight=hf_weight)
                                        for n, h in resolutions)
         self.complex = LowBandComplexLoss(complex_n_fft, sample_rate=sample_rate)
-        self.level = BandLevelLoss(complex_n_fft, sample_rate=sample_rate)
+        self.level = BandLevelLoss(complex_n_fft, sample_rate=sample_rate, quantile=level_quantile)
         self.complex_n_fft, self.complex_weight, self.level_weight = complex_n_fft, complex_weight, level_weight
         self.visqol_weight = visqol_weight
         if visqol_weight:

@@ -78,6 +78,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ema", type=float, default=0.998, help="decay per step of the moving average of the "
                         "weights that is validated and saved (0: the raw weights)")
     parser.add_argument("--level-weight", type=float, default=0.25, help="weight of the band-level term in the loss")
+    parser.add_argument("--level-quantile", type=float, default=0.5, help="quantile of the band-level term: 0.5 is the "
+                        "plain L1 (the median level); below 0.5 a band too loud costs more than one too quiet, so where "
+                        "the level is uncertain the model errs dark")
+    parser.add_argument("--packages", default="", help="comma-separated source packages whose training clips are used "
+                        "(from the corpus manifest; empty = all)")
     parser.add_argument("--codecs", default="", help="comma-separated codecs the degradation may draw "
                         "(from restoration.degrade.CODECS; empty = the chain's default mix)")
 
@@ -132,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     seeds = [args.seed * 100 + k for k in range(args.seeds_per_clip)]
 
     def available() -> list[Path]:
-        return take_files(clip_files(args.data, "train"), limit=args.new_pairs, ready=lambda f: all(
+        return take_files(training_files(args.data, args.packages), limit=args.new_pairs, ready=lambda f: all(
             pair_path(f, seed=s, cache=args.cache, config=degrade_config).exists() for s in seeds))
 
     train_files = available()
@@ -146,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
 
     segment = int(round(args.segment_s * 48000))
     batches = Batches(train_pairs, segment=segment, batch_size=args.batch_size, seed=data_seed)
-    loss_fn = RestorationLoss(level_weight=args.level_weight, visqol_weight=args.visqol_weight,
+    loss_fn = RestorationLoss(level_weight=args.level_weight, level_quantile=args.level_quantile,
+                              visqol_weight=args.visqol_weight,
                               adversarial_weight=args.adversarial_weight).to(device)
     recipe = {key: value for key, value in vars(args).items() if key != "func"}
 
@@ -227,6 +233,28 @@ def warm_start(model, folder: str, *, head: bool = True) -> int:
                     new[key][dst * bands:(dst + 1) * bands] = old[key][src * bands:(src + 1) * bands]
             copied += 2
     return copied
+
+
+def write_report(path: str, text: str) -> None:
+    """Write ``text`` (a JSON report) to ``path``, creating its folder."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text)
+
+
+def training_files(root: str, packages: str = "") -> list[Path]:
+    """The training clips of ``root`` (``train/``), only those of the comma-separated source ``packages`` of the
+    manifest when given; :class:`BadInputError` when a named package has no training clip there."""
+    from .data import clip_files
+
+    files = clip_files(root, "train")
+    wanted = [p.strip() for p in packages.split(",") if p.strip()]
+    if not wanted:
+        return files
+    source = manifest_field(root, "source_package")
+    missing = sorted(set(wanted) - {source.get(f"train/{f.name}") for f in files})
+    if missing:
+        raise BadInputError(f"--packages: no training clips of {', '.join(missing)} in {root}")
+    return [f for f in files if source.get(f"train/{f.name}") in wanted]
 
 
 def validation_files(root: str, count: int, split: str = "real") -> list[Path]:
@@ -478,8 +506,7 @@ def evaluate(args: argparse.Namespace) -> int:
             report["rows"][f"{part}/{name}"] = rows
     text = json.dumps(report, indent=2, default=_plain)
     if args.report:
-        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.report).write_text(text + "\n")
+        write_report(args.report, text + "\n")
     print(text)
     return 0
 
