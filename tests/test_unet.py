@@ -414,6 +414,23 @@ def test_train_refuses_a_moving_average_decay_outside_0_1(tmp_path, capsys):
     assert not (tmp_path / "run").exists()  # refused before anything is written
 
 
+def test_train_refuses_a_negative_high_band_weight(tmp_path, capsys):
+    from restoration.cli import main
+
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--size", "tiny",
+                 "--hf-weight", "-2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--hf-weight must be 0 or more, got -2.0" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_high_band_weight_reaches_every_resolution_of_the_loss():
+    flat, default = RestorationLoss(hf_weight=0.0), RestorationLoss()
+    assert all(torch.all(term.weight == 1.0) for term in flat.magnitude)
+    for term in default.magnitude:  # bins from 11 kHz weigh 3 times the others (before normalising)
+        assert float(term.weight.max() / term.weight.min()) == pytest.approx(3.0)
+
+
 def test_evaluate_command_reports_every_method_clip_and_genre(tmp_path, tiny_ckpt, music):
     """``train --evaluate``: per-method means, per-genre means, per-clip rows and the clean-input check,
     on held-out clips degraded with the validation seeds, in the JSON report."""
@@ -474,3 +491,30 @@ def test_band_course_stats_separate_level_from_time_course():
     assert stats["near/louder"]["corr"] == pytest.approx(1.0, abs=1e-6) and stats["near/louder"]["rms"] < 1e-3
     assert abs(stats["near/flat"]["bias"]) < 3.0 and stats["near/flat"]["rms"] > 4.0 and stats["near/flat"]["corr"] < 0.5
     assert stats["near/below_1k"]["corr"] > 0.9  # white noise: the band below has the same course
+
+
+def test_corpus_tilt_ranks_a_brighter_package_above_a_darker_one(tmp_path):
+    """scripts/corpus_tilt.py: white noise has a tilt of 0 dB; 20 dB less above 11 kHz gives about -20 dB."""
+    import importlib.util
+
+    from restoration.audio import save_audio
+
+    spec = importlib.util.spec_from_file_location("corpus_tilt", "scripts/corpus_tilt.py")
+    corpus_tilt = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(corpus_tilt)
+    rng = np.random.default_rng(2)
+    (tmp_path / "train").mkdir()
+    white = 0.1 * rng.standard_normal((2, 48000)).astype(np.float32)
+    spec_dark = np.fft.rfft(white, axis=-1)
+    spec_dark[:, np.fft.rfftfreq(48000, 1 / 48000) > 11000] *= 0.1
+    dark = np.fft.irfft(spec_dark, n=48000, axis=-1).astype(np.float32)
+    save_audio(tmp_path / "train" / "w.flac", white, 48000)
+    save_audio(tmp_path / "train" / "d.flac", dark, 48000)
+    (tmp_path / "manifest.json").write_text(json.dumps({"clips": [
+        {"file": "train/w.flac", "split": "train", "source_package": "bright"},
+        {"file": "train/d.flac", "split": "train", "source_package": "dark"},
+        {"file": "skipped/x", "split": "skipped"}]}))
+    tilts = corpus_tilt.package_tilts(tmp_path)
+    assert set(tilts) == {("train", "bright"), ("train", "dark")}
+    assert tilts[("train", "bright")][0][0] == pytest.approx(0.0, abs=0.5)
+    assert tilts[("train", "dark")][0][0] == pytest.approx(-20.0, abs=0.5)

@@ -81,6 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--level-quantile", type=float, default=0.5, help="quantile of the band-level term: 0.5 is the "
                         "plain L1 (the median level); below 0.5 a band too loud costs more than one too quiet, so where "
                         "the level is uncertain the model errs dark")
+    parser.add_argument("--hf-weight", type=float, default=2.0, help="extra weight of the bins above 11 kHz in the "
+                        "log-magnitude terms of the multi-resolution STFT loss (each weighs 1 + this)")
     parser.add_argument("--packages", default="", help="comma-separated source packages whose training clips are used "
                         "(from the corpus manifest; empty = all)")
     parser.add_argument("--codecs", default="", help="comma-separated codecs the degradation may draw "
@@ -99,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
         return evaluate(args)
     if args.steps <= 0 or args.batch_size <= 0 or args.segment_s <= 0:
         raise BadInputError("--steps, --batch-size and --segment-s must be positive")
+    if args.hf_weight < 0:
+        raise BadInputError(f"--hf-weight must be 0 or more, got {args.hf_weight}")
     if not 0.0 <= args.ema < 1.0:
         raise BadInputError(f"--ema must be 0 (off) or in (0, 1), got {args.ema}")
     torch.set_num_threads(args.threads)
@@ -152,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     segment = int(round(args.segment_s * 48000))
     batches = Batches(train_pairs, segment=segment, batch_size=args.batch_size, seed=data_seed)
     loss_fn = RestorationLoss(level_weight=args.level_weight, level_quantile=args.level_quantile,
-                              visqol_weight=args.visqol_weight,
+                              hf_weight=args.hf_weight, visqol_weight=args.visqol_weight,
                               adversarial_weight=args.adversarial_weight).to(device)
     recipe = {key: value for key, value in vars(args).items() if key != "func"}
 
