@@ -80,10 +80,8 @@ def clip_stats(clean: np.ndarray, degraded: np.ndarray, outputs: dict[str, np.nd
 
 
 def main(argv: list[str] | None = None) -> int:
-    from restoration.audio import resample
     from restoration.dsp.cutoff import estimate_cutoff
-    from restoration.pipeline import restore
-    from restoration.training.train import evaluation_pairs, write_report
+    from restoration.training.train import evaluation_pairs, restored, write_report
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="data/corpus")
@@ -102,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         outputs = {}
         for method in [m for m in args.methods.split(",") if m]:
-            y, _ = restore(resample(pair.degraded, SR, 32000), 32000, method, None, sample_rate=SR)
-            outputs[method] = y[..., :pair.clean.shape[-1]]
+            outputs[method] = restored(pair, method)[..., :pair.clean.shape[-1]]
         rows.append({"clip": pair.name, "genre": genre, "cutoff_hz": cutoff,
                      **clip_stats(pair.clean, pair.degraded, outputs, cutoff, pair.bandwidth)})
     keys = sorted({k for row in rows for k in row if "/" in k}, key=lambda k: (k.split("/")[0] != "near", k))

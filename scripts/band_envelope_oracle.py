@@ -24,11 +24,10 @@ from scipy.ndimage import uniform_filter1d
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from restoration.audio import resample  # noqa: E402
 from restoration.dsp.cutoff import estimate_cutoff  # noqa: E402
 from restoration.dsp.stft import istft, stft  # noqa: E402
 
-SR, DEGRADED_SR, N_FFT, HOP = 48000, 32000, 1024, 256
+SR, N_FFT, HOP = 48000, 1024, 256
 #: Oracle name -> (bins per band, frames per block; 0: one block for the whole clip).
 RESOLUTIONS = {"static": (8, 0), "env_2k_85ms": (43, 16), "env_375_5ms": (8, 1)}
 
@@ -62,8 +61,7 @@ def with_true_band(out: np.ndarray, clean: np.ndarray, cutoff_hz: float) -> np.n
 
 def main(argv: list[str] | None = None) -> int:
     from restoration.analysis.metrics import visqol_moslqo
-    from restoration.pipeline import restore
-    from restoration.training.train import evaluation_pairs, write_report
+    from restoration.training.train import evaluation_pairs, restored, write_report
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="data/corpus")
@@ -78,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     params = {"checkpoint": args.checkpoint} if args.checkpoint else None
     rows = []
     for pair, genre in zip(pairs, genres):
-        out, _ = restore(resample(pair.degraded, SR, DEGRADED_SR), DEGRADED_SR, "unet", params, sample_rate=SR)
+        out = restored(pair, "unet", params)
         n = min(out.shape[-1], pair.clean.shape[-1])
         out, clean = out[..., :n], pair.clean[..., :n]
         cutoff = estimate_cutoff(pair.degraded, SR)

@@ -449,17 +449,24 @@ def method_rows(pairs, name: str, params: dict | None = None, *, clean_input: bo
     The method gets each degraded clip at 32 kHz (``clean_input``: the clean clip at 48 kHz, to measure
     that it does no harm); its output is resampled to 48 kHz and compared with the clean clip.
     """
+    rows = []
+    for pair in pairs:
+        out = restored(pair, name, params, clean_input=clean_input)
+        rows.append({**spectral_scores(pair.clean, out, visqol=visqol),
+                     **band_bias_db(pair.clean, out, bandwidth=pair.bandwidth)})
+    return rows
+
+
+def restored(pair, name: str, params: dict | None = None, *, clean_input: bool = False) -> np.ndarray:
+    """Registered method ``name``'s 48 kHz output ``(channels, samples)`` for ``pair``: from its degraded
+    clip at 32 kHz, as MusicGen delivers it (``clean_input``: from its clean clip at 48 kHz)."""
     from ..audio import resample
     from ..pipeline import restore
     from .data import DEGRADED_SR, SR
 
-    rows = []
-    for pair in pairs:
-        clean, degraded = pair.clean, pair.degraded
-        source, rate = (clean, SR) if clean_input else (resample(degraded, SR, DEGRADED_SR), DEGRADED_SR)
-        out, _ = restore(source, rate, name, params, sample_rate=SR)
-        rows.append({**spectral_scores(clean, out, visqol=visqol), **band_bias_db(clean, out, bandwidth=pair.bandwidth)})
-    return rows
+    source, rate = (pair.clean, SR) if clean_input else (resample(pair.degraded, SR, DEGRADED_SR), DEGRADED_SR)
+    out, _ = restore(source, rate, name, params, sample_rate=SR)
+    return out
 
 
 def evaluation_pairs(data: str, count: int, split: str = "real", *, cache: str, codecs: str = "",
