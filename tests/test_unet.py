@@ -433,7 +433,8 @@ def test_high_band_weight_reaches_every_resolution_of_the_loss():
 
 def test_evaluate_command_reports_every_method_clip_and_genre(tmp_path, tiny_ckpt, music):
     """``train --evaluate``: per-method means, per-genre means, per-clip rows and the clean-input check,
-    on held-out clips degraded with the validation seeds, in the JSON report."""
+    on held-out clips degraded with the validation seeds, in the JSON report; a chain with the U-Net in
+    it is scored like the U-Net (with the checkpoint, and on clean input)."""
     from restoration.audio import save_audio
     from restoration.cli import main
 
@@ -444,12 +445,14 @@ def test_evaluate_command_reports_every_method_clip_and_genre(tmp_path, tiny_ckp
         {"file": "real/c0.flac", "genre": "rock"}, {"file": "real/c1.flac", "genre": "orchestral"}]}))
     report = tmp_path / "report.json"
     assert main(["train", "--evaluate", str(tiny_ckpt), "--data", str(tmp_path / "corpus"), "--val-clips", "5",
-                 "--codecs", "none", "--methods", "passthrough,unet", "--cache", str(tmp_path / "cache"),
+                 "--codecs", "none", "--methods", "passthrough,unet,spectral_subtraction+unet", "--cache", str(tmp_path / "cache"),
                  "--report", str(report)]) == 0
     doc = json.loads(report.read_text())
     genre_of = {clip.split("@")[0]: genre for clip, genre in zip(doc["clips"], doc["genres"])}
     assert genre_of == {"c0": "rock", "c1": "orchestral"}
-    assert set(doc["degraded"]) == {"passthrough", "unet"} and set(doc["clean_input"]) == {"unet"}
+    assert set(doc["degraded"]) == {"passthrough", "unet", "spectral_subtraction+unet"}
+    assert set(doc["clean_input"]) == {"unet", "spectral_subtraction+unet"}
+    assert len(doc["rows"]["degraded/spectral_subtraction+unet"]) == 2
     assert len(doc["rows"]["degraded/unet"]) == 2 and np.isfinite(doc["degraded"]["unet"]["lsd_hf"])
     assert set(doc["degraded"]["unet"]["per_genre"]) == {"rock", "orchestral"}
     assert doc["degraded"]["passthrough"]["lsd_hf"] > doc["clean_input"]["unet"]["lsd_hf"]  # the band is gone

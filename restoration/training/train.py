@@ -500,18 +500,18 @@ def evaluate(args: argparse.Namespace) -> int:
     for name in [m.strip() for m in args.methods.split(",") if m.strip()]:
         if not _importable(name):
             continue
-        params = unet if name == "unet" else None
+        params = unet if "unet" in name.split("+") else None
         for part, clean_input in (("degraded", False), ("clean_input", True)):
-            if clean_input and name != "unet":  # do no harm is the U-Net's target; the DSP rows are known
+            if clean_input and params is None:  # do no harm is the U-Net's target; the DSP rows are known
                 continue
             where = "" if args.split == "real" else f"{args.split}-"
             cache = (Path(args.cache) / f"eval-{name}-{part}-{where}{len(pairs)}-{_slug(args.codecs, args.cutoffs)}"
                      f"{'-visqol' if args.visqol else ''}.json")
-            if name != "unet" and cache.exists():  # the baselines do not change between checkpoints
+            if params is None and cache.exists():  # the DSP methods do not change between checkpoints
                 rows = json.loads(cache.read_text())
             else:
                 rows = method_rows(pairs, name, params, clean_input=clean_input, visqol=args.visqol)
-                if name != "unet":
+                if params is None:
                     cache.write_text(json.dumps(rows, default=_plain))
             report[part][name] = summarise(rows, clip_genre)
             report["rows"][f"{part}/{name}"] = rows
@@ -552,10 +552,12 @@ def _slug(*parts: str) -> str:
 
 
 def _importable(name: str) -> bool:
-    from ..registry import get_method
+    """Whether every stage of the method or chain ``name`` can run here (its optional packages import)."""
+    from ..registry import parse_chain
 
     try:
-        get_method(name).function()
+        for stage in parse_chain(name):
+            stage.function()
     except ImportError:
         return False
     return True
