@@ -473,6 +473,14 @@ def test_envelope_oracle_matches_the_clean_band_level():
         ratio = band_energy(fixed[0], 48000, 14000, 20000) / band_energy(clean[0], 48000, 14000, 20000)
         assert ratio == pytest.approx(1.0, rel=0.1), name
         assert band_energy(fixed[0], 48000, 2000, 10000) == pytest.approx(band_energy(out[0], 48000, 2000, 10000), rel=1e-3)
+        below = oracle.rescaled(out, clean, 4000.0, bins, frames, hi_hz=9000.0)  # --region below
+        ratio = band_energy(below[0], 48000, 5000, 8500) / band_energy(clean[0], 48000, 5000, 8500)
+        assert ratio == pytest.approx(1.0, rel=0.1), name
+        for lo, hi in ((500, 3500), (10000, 20000)):
+            assert band_energy(below[0], 48000, lo, hi) == pytest.approx(band_energy(out[0], 48000, lo, hi), rel=1e-3)
+    swapped = oracle.with_true_band(out, clean, 0.0, 9000.0)
+    assert band_energy(swapped[0], 48000, 500, 8500) == pytest.approx(band_energy(clean[0], 48000, 500, 8500), rel=1e-2)
+    assert band_energy(swapped[0], 48000, 10000, 20000) == pytest.approx(band_energy(out[0], 48000, 10000, 20000), rel=1e-2)
 
 
 def test_band_course_stats_separate_level_from_time_course():
