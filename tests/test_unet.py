@@ -529,3 +529,31 @@ def test_corpus_tilt_ranks_a_brighter_package_above_a_darker_one(tmp_path):
     assert set(tilts) == {("train", "bright"), ("train", "dark")}
     assert tilts[("train", "bright")][0][0] == pytest.approx(0.0, abs=0.5)
     assert tilts[("train", "dark")][0][0] == pytest.approx(-20.0, abs=0.5)
+
+
+def test_air_preference_scores_each_setting_and_refuses_a_bad_one(tmp_path, tiny_ckpt, music, capsys):
+    """scripts/air_preference.py: one surrogate score per clip and air setting, in range, and different
+    settings score differently (the band's level reaches the score); an air outside [-1, 1] is refused."""
+    import importlib.util
+
+    from restoration.audio import save_audio
+
+    spec = importlib.util.spec_from_file_location("air_preference", "scripts/air_preference.py")
+    air_preference = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(air_preference)
+    (tmp_path / "corpus" / "train").mkdir(parents=True)
+    for i in range(2):
+        save_audio(tmp_path / "corpus" / "train" / f"t{i}.flac", music(seconds=1.5, seed=i), 48000)
+    (tmp_path / "corpus" / "manifest.json").write_text(json.dumps({"clips": [
+        {"file": "train/t0.flac", "source_package": "a"}, {"file": "train/t1.flac", "source_package": "b"}]}))
+    report = tmp_path / "air.json"
+    common = ["--data", str(tmp_path / "corpus"), "--cache", str(tmp_path / "cache"), "--checkpoint", str(tiny_ckpt),
+              "--split", "train", "--clips", "5", "--surrogate-only"]
+    assert air_preference.main([*common, "--packages", "a", "--airs=-1,1", "--report", str(report)]) == 0
+    rows = json.loads(report.read_text())
+    assert [r["clip"].split("@")[0] for r in rows] == ["t0"]
+    scores = [rows[0]["surrogate@-1"], rows[0]["surrogate@1"]]
+    assert all(1.0 <= s <= 5.0 for s in scores) and abs(scores[0] - scores[1]) > 1e-3
+    assert "| surrogate |" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="within \\[-1, 1\\]"):
+        air_preference.main([*common, "--airs", "0,2"])
