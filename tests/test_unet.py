@@ -45,6 +45,27 @@ def band_energy(y, sr, lo, hi):
     return spec[..., (hz >= lo) & (hz < hi)].sum()
 
 
+def load_script(name):
+    """The module of ``scripts/<name>.py`` (the scripts are not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, f"scripts/{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def small_corpus(root, music, split, entries):
+    """A corpus under ``root`` with one 1.5 s music clip per manifest entry (``{"file": "<split>/x.flac", ...}``)."""
+    from restoration.audio import save_audio
+
+    (root / split).mkdir(parents=True)
+    for i, entry in enumerate(entries):
+        save_audio(root / entry["file"], music(seconds=1.5, seed=i), 48000)
+    (root / "manifest.json").write_text(json.dumps({"clips": entries}))
+    return root
+
+
 def test_tiny_config_trains_and_loss_falls(music):
     torch.manual_seed(0)
     clean = music(sr=48000, seconds=1.0, channels=1)
@@ -381,11 +402,7 @@ def test_warm_start_copies_matching_weights_and_shifts(tmp_path):
 
 def test_target_checks_read_an_evaluation_report():
     """scripts/unet_targets.py: every issue target is checked, per genre, from the evaluation JSON."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("unet_targets", "scripts/unet_targets.py")
-    targets = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(targets)
+    targets = load_script("unet_targets")
 
     def scores(visqol, lsd_hf, bias):
         return {"visqol": visqol, "lsd": 10.0, "lsd_hf": lsd_hf, "hf_env_corr": 0.5, "bias_16_18": bias,
@@ -435,14 +452,10 @@ def test_evaluate_command_reports_every_method_clip_and_genre(tmp_path, tiny_ckp
     """``train --evaluate``: per-method means, per-genre means, per-clip rows and the clean-input check,
     on held-out clips degraded with the validation seeds, in the JSON report; a chain with the U-Net in
     it is scored like the U-Net (with the checkpoint, and on clean input)."""
-    from restoration.audio import save_audio
     from restoration.cli import main
 
-    (tmp_path / "corpus" / "real").mkdir(parents=True)
-    for i in range(2):
-        save_audio(tmp_path / "corpus" / "real" / f"c{i}.flac", music(seconds=1.5, seed=i), 48000)
-    (tmp_path / "corpus" / "manifest.json").write_text(json.dumps({"clips": [
-        {"file": "real/c0.flac", "genre": "rock"}, {"file": "real/c1.flac", "genre": "orchestral"}]}))
+    small_corpus(tmp_path / "corpus", music, "real", [
+        {"file": "real/c0.flac", "genre": "rock"}, {"file": "real/c1.flac", "genre": "orchestral"}])
     report = tmp_path / "report.json"
     assert main(["train", "--evaluate", str(tiny_ckpt), "--data", str(tmp_path / "corpus"), "--val-clips", "5",
                  "--codecs", "none", "--methods", "passthrough,unet,spectral_subtraction+unet", "--cache", str(tmp_path / "cache"),
@@ -460,11 +473,7 @@ def test_evaluate_command_reports_every_method_clip_and_genre(tmp_path, tiny_ckp
 
 def test_envelope_oracle_matches_the_clean_band_level():
     """scripts/band_envelope_oracle.py: after rescaling, each band above the cutoff has the clean clip's power."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("oracle", "scripts/band_envelope_oracle.py")
-    oracle = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(oracle)
+    oracle = load_script("band_envelope_oracle")
     rng = np.random.default_rng(0)
     clean = rng.standard_normal((1, 48000)).astype(np.float32)
     out = (0.1 * rng.standard_normal((1, 48000))).astype(np.float32)  # the "restored" band 20 dB too quiet
@@ -486,11 +495,7 @@ def test_envelope_oracle_matches_the_clean_band_level():
 def test_band_course_stats_separate_level_from_time_course():
     """scripts/band_course.py: a band 6 dB too loud with the right course has bias +6, corr 1, rms 0;
     a band at the right level with the wrong course has bias 0 and a large rms."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("band_course", "scripts/band_course.py")
-    band_course = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(band_course)
+    band_course = load_script("band_course")
     rng = np.random.default_rng(1)
     n = 3 * 48000
     envelope = np.repeat(10.0 ** (rng.uniform(-1.0, 0.0, n // 4096 + 1)), 4096)[:n]  # 85 ms steps over 20 dB
@@ -506,13 +511,9 @@ def test_band_course_stats_separate_level_from_time_course():
 
 def test_corpus_tilt_ranks_a_brighter_package_above_a_darker_one(tmp_path):
     """scripts/corpus_tilt.py: white noise has a tilt of 0 dB; 20 dB less above 11 kHz gives about -20 dB."""
-    import importlib.util
-
     from restoration.audio import save_audio
 
-    spec = importlib.util.spec_from_file_location("corpus_tilt", "scripts/corpus_tilt.py")
-    corpus_tilt = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(corpus_tilt)
+    corpus_tilt = load_script("corpus_tilt")
     rng = np.random.default_rng(2)
     (tmp_path / "train").mkdir()
     white = 0.1 * rng.standard_normal((2, 48000)).astype(np.float32)
@@ -534,18 +535,9 @@ def test_corpus_tilt_ranks_a_brighter_package_above_a_darker_one(tmp_path):
 def test_air_preference_scores_each_setting_and_refuses_a_bad_one(tmp_path, tiny_ckpt, music, capsys):
     """scripts/air_preference.py: one surrogate score per clip and air setting, in range, and different
     settings score differently (the band's level reaches the score); an air outside [-1, 1] is refused."""
-    import importlib.util
-
-    from restoration.audio import save_audio
-
-    spec = importlib.util.spec_from_file_location("air_preference", "scripts/air_preference.py")
-    air_preference = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(air_preference)
-    (tmp_path / "corpus" / "train").mkdir(parents=True)
-    for i in range(2):
-        save_audio(tmp_path / "corpus" / "train" / f"t{i}.flac", music(seconds=1.5, seed=i), 48000)
-    (tmp_path / "corpus" / "manifest.json").write_text(json.dumps({"clips": [
-        {"file": "train/t0.flac", "source_package": "a"}, {"file": "train/t1.flac", "source_package": "b"}]}))
+    air_preference = load_script("air_preference")
+    small_corpus(tmp_path / "corpus", music, "train", [
+        {"file": "train/t0.flac", "source_package": "a"}, {"file": "train/t1.flac", "source_package": "b"}])
     report = tmp_path / "air.json"
     common = ["--data", str(tmp_path / "corpus"), "--cache", str(tmp_path / "cache"), "--checkpoint", str(tiny_ckpt),
               "--split", "train", "--clips", "5", "--surrogate-only"]
