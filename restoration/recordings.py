@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import subprocess
 import zipfile
 from dataclasses import dataclass
@@ -95,6 +96,9 @@ PACKAGES = {
                                 train_only=True),
     "megaglest-data": Package("orchestral", "CC-BY-SA-3.0", "MegaGlest faction and menu score (orchestral, world), "
                               "Ogg Vorbis", unseen=True),
+    # Added 2026-11-27 (session 7): more unseen tracks, so a set's mean brightness depends less on a few of them.
+    "warmux-data": Package("soundtrack", "GPL-2+", "WarMUX game themes (instrumental; Olivier Militon, Sebastien "
+                           "Sabouret, Mike Errecart), Ogg Vorbis 44.1 kHz", unseen=True),
 }
 
 
@@ -181,16 +185,22 @@ def decode(path: Path) -> tuple[np.ndarray, int]:
     """Decode any ffmpeg-readable file to float32 ``(2, samples)`` at its own rate (mono is duplicated)."""
     probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=sample_rate",
                             "-of", "csv=p=0", str(path)], capture_output=True, text=True)
-    try:
-        rate = int(probe.stdout.strip().splitlines()[0])
-    except (ValueError, IndexError):
-        raise RecordingsError(f"cannot read the sample rate of {path.name}: {last_line(probe.stderr)}") from None
+    rate = probed_rate(probe.stdout)
+    if rate is None:
+        raise RecordingsError(f"cannot read the sample rate of {path.name}: {last_line(probe.stderr)}")
     result = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-map", "0:a:0", "-ac", "2",
                              "-f", "f32le", "-"], capture_output=True)
     if result.returncode:
         raise RecordingsError(f"cannot decode {path.name}: {last_line(result.stderr.decode(errors='replace'))}")
     y = np.frombuffer(result.stdout, dtype=np.float32).reshape(-1, 2).T
     return np.ascontiguousarray(y), rate
+
+
+def probed_rate(stdout: str) -> int | None:
+    """The sample rate (Hz) in ffprobe's CSV answer, None when there is none. A stream with side data
+    (some Vorbis files) answers ``44100,`` and an empty line, not ``44100``."""
+    found = re.match(r"\s*(\d+)", stdout)
+    return int(found.group(1)) if found else None
 
 
 def bandwidth_hz(y: np.ndarray, sr: int, *, below_db: float = 75.0, smooth_hz: float = 400.0) -> float:

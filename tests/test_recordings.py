@@ -130,3 +130,9 @@ def test_build_recordings_cuts_measures_and_never_mixes_splits(tmp_path, monkeyp
     build_recordings(out, tmp_path / "cache", manifest, clip_s=4.0, is_silent=corpus.is_silent, fade=corpus.fade,
                      save_manifest=lambda: None)  # resumable: nothing new, nothing decoded again
     assert json.dumps(manifest, sort_keys=True) == before
+
+
+@pytest.mark.parametrize("stdout, rate", [("44100\n", 44100), ("44100,\n\n", 44100), ("48000,\n", 48000), ("", None), ("N/A\n", None)])
+def test_sample_rate_is_read_from_every_ffprobe_answer(stdout, rate):
+    """A Vorbis stream with side data makes ffprobe answer ``44100,`` and an empty line (UFO:AI's tracks)."""
+    assert recordings.probed_rate(stdout) == rate

@@ -97,7 +97,7 @@ def cached_pairs(files: Sequence[Path], *, seeds: Sequence[int], cache: str | os
         else:
             pair = make_pair(path, seed=seed, degrade=degrade, config=config)
             both = np.stack([pair.clean, pair.degraded]).astype(np.float32)
-            tmp = target.with_suffix(".tmp.npy")
+            tmp = target.with_suffix(f".{os.getpid()}.tmp.npy")  # jobs sharing a cache never share a partial file
             np.save(tmp, both)
             os.replace(tmp, target)
         width = bandwidths.get(Path(path).name) or bandwidth_hz(both[0], SR)
