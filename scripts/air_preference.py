@@ -48,6 +48,12 @@ def surrogate_mos(out: np.ndarray, clean: np.ndarray, bandwidth: float) -> float
         return float(_surrogate()(pred, target, torch.tensor([float(bandwidth)])).mean())
 
 
+def refuse(message: str) -> int:
+    """Print a one-line error for bad input; the exit status 2, as the project's command line gives."""
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
 @functools.lru_cache(maxsize=1)
 def _surrogate():
     from restoration.training.visqol_surrogate import VisqolSurrogate
@@ -75,16 +81,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         airs = [float(a) for a in args.airs.split(",")]
     except ValueError:
-        raise SystemExit(f"error: --airs must be numbers separated by commas, got {args.airs!r}")
+        return refuse(f"--airs must be numbers separated by commas, got {args.airs!r}")
     if not airs or any(abs(a) > 1 for a in airs):
-        raise SystemExit(f"error: every --airs value must be within [-1, 1], got {args.airs!r}")
+        return refuse(f"every --airs value must be within [-1, 1], got {args.airs!r}")
 
     if args.split == "train":
         pairs = training_pairs(args.data, args.cache, args.clips, args.packages, args.pair_seed)
     else:
         pairs, _ = evaluation_pairs(args.data, args.clips, args.split, cache=args.cache)
     if not pairs:
-        raise SystemExit(f"error: no {args.split} clips under {args.data}")
+        return refuse(f"no {args.split} clips under {args.data}")
     scorers = ["surrogate"] + ([] if args.surrogate_only else ["visqol"])
     rows = []
     for pair in pairs:
@@ -94,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 out = restored(pair, "unet", params)
             except BadInputError as error:
-                raise SystemExit(f"error: {error}")
+                return refuse(str(error))
             n = min(out.shape[-1], pair.clean.shape[-1])
             out, clean = out[..., :n], pair.clean[..., :n]
             row[f"surrogate@{air:g}"] = surrogate_mos(out, clean, pair.bandwidth)

@@ -485,13 +485,16 @@ def evaluation_pairs(data: str, count: int, split: str = "real", *, cache: str, 
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    """``--evaluate CHECKPOINT``: the U-Net, passthrough and sbr on ``--val-clips`` held-out real recordings
-    (``--split``: ``real`` or ``unseen``).
+    """``--evaluate CHECKPOINT``: the methods or chains of ``--methods`` (default the U-Net, passthrough and
+    sbr) on ``--val-clips`` held-out real recordings (``--split``: ``real`` or ``unseen``); a chain with the
+    U-Net in it runs CHECKPOINT and is scored on clean input too.
 
     The clips are degraded as in validation (``--cutoffs``, ``--codecs``, seeds ``VALID_SEED + i``).
     The JSON report has per-method means, the median band-level bias, per-genre means, the same on
     the clean 48 kHz clips (do no harm), and every clip's row; printed, and written to ``--report``.
     """
+    from ..registry import parse_chain
+
     pairs, clip_genre = evaluation_pairs(args.data, args.val_clips, args.split, cache=args.cache,
                                          codecs=args.codecs, cutoffs=args.cutoffs)
     unet = {"checkpoint": str(Path(args.evaluate).resolve())}
@@ -500,7 +503,7 @@ def evaluate(args: argparse.Namespace) -> int:
     for name in [m.strip() for m in args.methods.split(",") if m.strip()]:
         if not _importable(name):
             continue
-        params = unet if "unet" in name.split("+") else None
+        params = unet if any(stage.name == "unet" for stage in parse_chain(name)) else None
         for part, clean_input in (("degraded", False), ("clean_input", True)):
             if clean_input and params is None:  # do no harm is the U-Net's target; the DSP rows are known
                 continue
