@@ -58,6 +58,8 @@ class Package:
     validation that selects checkpoints: music added after the models were trained and selected.
     ``train_only``: every track gives training clips, none is held out, so the held-out set (``real/``)
     and every score measured on it stay comparable across the corpus versions.
+    ``music_folder``: where a package keeps its music beside its sound effects (a glob relative to the
+    unpacked root, e.g. ``usr/share/games/*/sounds/musics``): only the files right in it are tracks.
     """
 
     genre: str
@@ -65,6 +67,7 @@ class Package:
     content: str
     unseen: bool = False
     train_only: bool = False
+    music_folder: str = ""
 
 
 #: From ``apt-cache show`` and ``/usr/share/doc/<package>/copyright``; see docs/data-licenses.md.
@@ -99,6 +102,10 @@ PACKAGES = {
     # Added 2026-11-27 (session 7): more unseen tracks, so a set's mean brightness depends less on a few of them.
     "warmux-data": Package("soundtrack", "GPL-2+", "WarMUX game themes (instrumental; Olivier Militon, Sebastien "
                            "Sabouret, Mike Errecart), Ogg Vorbis 44.1 kHz", unseen=True),
+    **{f"{game}-data": Package("electronic", "BSD-2-Clause", f"{title} score by Kenta Cho (electronic), Ogg Vorbis "
+                               f"44.1 kHz mono", unseen=True, music_folder=f"usr/share/games/{game}/sounds/musics")
+       for game, title in (("gunroar", "Gunroar"), ("mu-cade", "Mu-cade"), ("titanion", "Titanion"),
+                           ("torus-trooper", "Torus Trooper"))},
 }
 
 
@@ -155,9 +162,12 @@ def fetch(package: str, cache: Path, *, log: Callable[[str], None] = lambda s: N
 
 
 def list_tracks(package: str, root: Path) -> list[Track]:
-    """The music files of an unpacked package (sound-effect folders left out), sorted."""
-    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink() and p.suffix.lower() in AUDIO_SUFFIXES
-                   and "sounds" not in p.relative_to(root).parts and p.name not in STEMS)
+    """The music files of an unpacked package, sorted: those in its ``music_folder`` where it names one,
+    else every audio file outside the sound-effect (``sounds``) folders."""
+    folder = PACKAGES[package].music_folder if package in PACKAGES else ""
+    found = root.glob(f"{folder}/*") if folder else root.rglob("*")
+    files = sorted(p for p in found if p.is_file() and not p.is_symlink() and p.suffix.lower() in AUDIO_SUFFIXES
+                   and (folder or "sounds" not in p.relative_to(root).parts) and p.name not in STEMS)
     unique = {p.resolve(): p for p in reversed(files)}  # rglob follows linked folders: one track, one entry
     return [Track(package, str(p.relative_to(root)), p) for p in sorted(unique.values())]
 

@@ -8,7 +8,7 @@ import soundfile as sf
 
 from restoration import corpus, recordings
 from restoration.audio import resample
-from restoration.recordings import (Package, RecordingsError, bandwidth_hz, build_recordings, check_allowed,
+from restoration.recordings import (Package, RecordingsError, bandwidth_hz, build_recordings, check_allowed, list_tracks,
                                     split_tracks, Track)
 
 
@@ -85,6 +85,21 @@ def test_every_track_of_an_unseen_package_is_kept_for_evaluation(monkeypatch):
     assert [split[f"later/t{i}.ogg"] for i in range(8)] == ["unseen"] * 8
     assert [split[f"extra/t{i}.ogg"] for i in range(8)] == ["train"] * 8  # the held-out set does not change
     assert sorted(split[f"seen/t{i}.ogg"] for i in range(8)) == ["real"] * 2 + ["train"] * 6
+
+
+def test_a_music_folder_beside_sound_effects_gives_only_its_own_tracks(tmp_path, monkeypatch):
+    root = tmp_path / "pkg"
+    for name in ("usr/share/games/g/sounds/musics/m1.ogg", "usr/share/games/g/sounds/musics/m2.ogg",
+                 "usr/share/games/g/sounds/chunks/shot.ogg", "usr/share/games/g/sounds/musics/readme.txt",
+                 "usr/share/games/g/music/other.ogg"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(b"")
+    monkeypatch.setattr(recordings, "PACKAGES", {
+        "by-folder": Package("g", "CC0", "x", music_folder="usr/share/games/*/sounds/musics"),
+        "default": Package("g", "CC0", "x")})
+    assert [t.name for t in list_tracks("by-folder", root)] == ["usr/share/games/g/sounds/musics/m1.ogg",
+                                                              "usr/share/games/g/sounds/musics/m2.ogg"]
+    assert [t.name for t in list_tracks("default", root)] == ["usr/share/games/g/music/other.ogg"]  # sounds/ left out
 
 
 def test_build_recordings_cuts_measures_and_never_mixes_splits(tmp_path, monkeypatch, music):
