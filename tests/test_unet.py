@@ -549,3 +549,39 @@ def test_air_preference_scores_each_setting_and_refuses_a_bad_one(tmp_path, tiny
     assert "| surrogate |" in capsys.readouterr().out
     assert air_preference.main([*common, "--airs", "0,2"]) == 2
     assert capsys.readouterr().err.strip() == "error: every --airs value must be within [-1, 1], got '0,2'"
+
+
+def test_compare_reports_pairs_clips_by_genre_and_package(tmp_path, capsys):
+    """scripts/compare_reports.py: the mean difference, its interval and the wins of A over B, over all clips,
+    per genre and per source package (from the manifest); mismatched or missing rows are one-line errors."""
+    compare = load_script("compare_reports")
+    clips = [f"c{i}@{10000 + i}" for i in range(8)]
+    genres = ["rock"] * 4 + ["orchestral"] * 4
+    a = [3.0, 3.2, 3.4, 3.6, 4.0, 4.1, 4.2, 4.3]
+    b = [2.9, 3.1, 3.3, 3.5, 4.1, 4.2, 4.3, 4.4]  # A ahead by 0.1 on rock, behind by 0.1 on orchestral
+
+    def report(name, rows, order=clips):
+        path = tmp_path / name
+        path.write_text(json.dumps({"split": "unseen", "clips": order, "genres": genres, "rows": {
+            f"degraded/{m}": [{"clip": c, "visqol": v} for c, v in zip(order, values)] for m, values in rows.items()}}))
+        return path
+
+    ra, rb = report("a.json", {"unet": a}), report("b.json", {"sbr": b, "passthrough": [1.0] * 8})
+    (tmp_path / "manifest.json").write_text(json.dumps({"clips": [
+        {"file": f"unseen/c{i}.flac", "source_package": "p-even" if i % 2 == 0 else "p-odd"} for i in range(8)]}))
+    assert compare.main([f"{ra}:unet", f"{rb}:degraded/sbr", "--data", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| all (8) | 3.725 | 3.725 | +0.000 " in out and "| 4 of 8 |" in out
+    assert "| genre rock (4) | 3.300 | 3.200 | +0.100 [+0.100, +0.100] | 4 of 4 |" in out
+    assert "| genre orchestral (4) | 4.150 | 4.250 | -0.100 [-0.100, -0.100] | 0 of 4 |" in out
+    assert "| package p-even (4) |" in out and "| package p-odd (4) |" in out
+    assert compare.main([f"{ra}:unet", f"{rb}:passthrough"]) == 0 and "| 8 of 8 | 0.01 |" in capsys.readouterr().out
+
+    shuffled = report("c.json", {"sbr": b}, order=list(reversed(clips)))
+    for argv, message in (([f"{ra}:unet", f"{shuffled}:sbr"], "the two rows cover different clips"),
+                          ([f"{ra}:demucs", f"{rb}:sbr"], f"{ra} has no row degraded/demucs; it has degraded/unet"),
+                          ([f"{ra}:unet", f"{tmp_path / 'none.json'}:sbr"], "cannot read the report"),
+                          ([f"{ra}:unet", f"{rb}:sbr", "--metric", "lsd"], "has no numeric 'lsd' for every clip")):
+        assert compare.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("error: ") and message in err
