@@ -585,3 +585,21 @@ def test_compare_reports_pairs_clips_by_genre_and_package(tmp_path, capsys):
         assert compare.main(argv) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+
+
+def test_device_check_runs_every_neural_method_and_a_training_run_on_the_cpu(tmp_path, capsys):
+    """scripts/device_check.py (made for a session lent a GPU) with ``--device cpu``: every check passes, the
+    U-Net's output on the device equals the CPU's, and the report lands in ``--out``."""
+    device_check = load_script("device_check")
+    assert device_check.main(["--device", "cpu", "--out", str(tmp_path), "--repeats", "1",
+                              "--train-steps", "21", "--train-batch", "2"]) == 0
+    report = json.loads((tmp_path / "device_check.json").read_text())
+    assert all(item["ok"] for item in report.values()), report
+    assert report["unet"]["output_shape"] == [2, 480000] and report["unet"]["relative_rms_difference_vs_cpu"] == 0.0
+    assert 0 < report["unet"]["real_time_factor"] < 1
+    assert report["demucs"]["output_shape"] == [2, 320000]
+    assert report["musicgen"]["shape"] == [1, 32000] and report["musicgen"]["finite"]
+    assert report["train"]["losses_finite"] and report["train"]["checkpoint_written"]
+    capsys.readouterr()
+    assert device_check.main(["--device", "cpu", "--train-steps", "5"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
