@@ -93,6 +93,32 @@ def test_a_given_cutoff_equals_the_estimated_one(music):
     assert not torch.allclose(estimated, wrong)
 
 
+def test_keep_below_cutoff_passes_the_band_under_the_cutoff_through(tmp_path, music):
+    """Version 5: with the mask pushed to its maximum (+6 dB) and every copy on, the bins under each item's
+    cutoff are still exactly the input's, those above are the model's; without the flag the mask acts."""
+    x = torch.from_numpy(lowpass(music(seconds=1.0, channels=2), SR, 13000))
+    keep, plain = (SpectralUNet(UNetConfig(**SIZES["tiny"], envelope_prior=True, keep_below_cutoff=flag)).eval()
+                   for flag in (True, False))
+    plain.load_state_dict(keep.state_dict())
+    for model in (keep, plain):
+        with torch.no_grad():
+            model.head.bias[:model.bands] = 20.0  # mask = mask_max everywhere
+            model.head.bias[model.bands:] = 0.0  # every copy and the noise at 0 dB
+    spec = keep.spectrum(x)
+    cutoffs = torch.tensor([12000.0, 9000.0])
+    with torch.inference_mode():
+        kept, changed = keep.restore_spectrum(spec, cutoff_hz=cutoffs), plain.restore_spectrum(spec, cutoff_hz=cutoffs)
+    for item, cutoff in enumerate(cutoffs.tolist()):
+        edge = int(cutoff * 1024 / SR)  # bins 0 .. edge - 1 lie wholly under the cutoff
+        assert torch.equal(kept[item, :edge], spec[item, :edge])
+        assert torch.equal(kept[item, edge:], changed[item, edge:])  # from the cutoff up: the same model
+        assert not torch.allclose(changed[item, :edge], spec[item, :edge])  # the mask doubles it without the flag
+    folder = ckpt.save_checkpoint(keep, tmp_path / "keep")
+    assert ckpt.load_checkpoint(folder).config.keep_below_cutoff is True
+    with pytest.raises(ValueError, match="keep_below_cutoff needs envelope_prior"):
+        UNetConfig(**SIZES["tiny"], keep_below_cutoff=True)
+
+
 def test_method_restores_with_a_prior_checkpoint(tmp_path, music):
     folder = str(ckpt.save_checkpoint(SpectralUNet(PRIOR), tmp_path / "prior"))
     assert ckpt.read_config(folder)["model"]["envelope_prior"] is True

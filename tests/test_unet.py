@@ -317,10 +317,10 @@ def test_version_1_checkpoint_still_loads(tmp_path, music):
     del config["model"]["noise"], config["model"]["air_db"]
     (folder / ckpt.CONFIG).write_text(json.dumps(config))
     loaded = ckpt.load_checkpoint(folder)
-    assert loaded.config.noise is False
-    config["format_version"] = 4
+    assert loaded.config.noise is False and loaded.config.keep_below_cutoff is False
+    config["format_version"] = 5
     (folder / ckpt.CONFIG).write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match=r"format version 4; this version of the library reads versions 1, 2, 3"):
+    with pytest.raises(CheckpointError, match=r"format version 5; this version of the library reads versions 1, 2, 3, 4"):
         ckpt.load_checkpoint(folder)
 
 

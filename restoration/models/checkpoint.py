@@ -15,10 +15,11 @@ from pathlib import Path
 from ..errors import CheckpointError, MissingModelError
 
 FORMAT = "restoration-spectral-unet"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 #: Versions this library reads. Version 1 (before the noise component) is read as ``noise: false``;
-#: versions 1 and 2 (before the envelope prior) as ``envelope_prior: false``.
-READABLE_VERSIONS = (1, 2, 3)
+#: versions 1 and 2 (before the envelope prior) as ``envelope_prior: false``; versions 1 to 3 (before
+#: the band under the cutoff was kept) as ``keep_below_cutoff: false``.
+READABLE_VERSIONS = (1, 2, 3, 4)
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 #: The weights shipped with the project, loaded when no checkpoint is named.

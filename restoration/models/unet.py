@@ -48,7 +48,9 @@ class UNetConfig:
     the noise component (one more gain per band); ``air_db`` is the new band's gain at ``air = 1``.
     ``envelope_prior`` (version 4) adds the band replicated from each input's cutoff by the ``sbr`` rule
     (:mod:`restoration.models.envelope_prior`, losing ``prior_decay_db_per_khz`` dB per kHz) with a
-    learned gain per band and frame (one more output, 0 dB at initialisation).
+    learned gain per band and frame (one more output, 0 dB at initialisation). ``keep_below_cutoff``
+    (version 5; needs ``envelope_prior``, which knows each input's cutoff) passes every bin below the
+    cutoff through as it came in: the mask and the copies act only from the cutoff up.
     """
 
     sample_rate: int = 48000
@@ -66,6 +68,7 @@ class UNetConfig:
     air_db: float = 6.0
     envelope_prior: bool = False
     prior_decay_db_per_khz: float = 1.5
+    keep_below_cutoff: bool = False
 
     def __post_init__(self) -> None:
         bins = self.n_fft // 2
@@ -77,6 +80,8 @@ class UNetConfig:
             raise ValueError(f"shifts must be multiples of {step} bins in (0, {bins})")
         if self.time_stride not in (1, 2, 4):
             raise ValueError("time_stride must be 1, 2 or 4")
+        if self.keep_below_cutoff and not self.envelope_prior:
+            raise ValueError("keep_below_cutoff needs envelope_prior (the model knows each input's cutoff through it)")
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -197,8 +202,9 @@ class SpectralUNet(nn.Module):
         Band ``j`` becomes ``mask_j * X_j + a * (C_j + N_j)`` with ``C_j = sum_s gain_sj * X_(j - shift_s)``
         (plus, with ``envelope_prior``, ``gain_pj * P_j``: the prior of the inputs cut at ``cutoff_hz``
         ``(b,)`` Hz), the noise ``N_j`` (with ``noise``) and ``a = 10 ** (air * air_db / 20)``, only from
-        ``first_band`` to ``last_band - 1``. Computed on real ``(b, bands, 2 * band_stride, frames)``
-        tensors, frames last, where the broadcasts are cheap.
+        ``first_band`` to ``last_band - 1``; with ``keep_below_cutoff``, every bin under the cutoff stays
+        ``X``. Computed on real ``(b, bands, 2 * band_stride, frames)`` tensors, frames last, where the
+        broadcasts are cheap.
         """
         cfg = self.config
         mask, gains = self.controls(spec)
@@ -228,6 +234,9 @@ class SpectralUNet(nn.Module):
         parts = torch.view_as_real(result)
         parts[:, :-1] = out.reshape(b, bins - 1, 2, frames).transpose(2, 3)
         parts[:, -1] = torch.view_as_real(spec[:, -1]) * mask[:, -1].unsqueeze(-1)
+        if cfg.keep_below_cutoff:  # bins wholly under each item's cutoff stay the input's
+            below = torch.floor(cutoff_hz.to(spec.device) * cfg.n_fft / cfg.sample_rate).view(-1, 1, 1)
+            result = torch.where(torch.arange(bins, device=spec.device).view(1, -1, 1) < below, spec, result)
         return result
 
     def _banded(self, spec: torch.Tensor) -> torch.Tensor:
