@@ -20,6 +20,7 @@ above the source's cutoff is empty) and returns waveforms of the same shape. Ins
    (:mod:`restoration.models.envelope_prior`), so the network learns a correction in dB per band and frame
    of a clip-specific envelope instead of an average level per band. ``air`` is the user's control of the new
    band's level, ``10 ** (air * air_db / 20)``: 0 is the trained balance, +1 brighter, -1 darker.
+   With ``keep_below_cutoff`` (version 5) every bin under the input's cutoff is ``X`` itself.
 
 Every shift is a multiple of ``n_fft / hop`` bins (and of ``band_stride``), so a shifted copy is
 exactly the STFT of the input modulated up by ``shift * sr / n_fft`` Hz: the new band keeps the
