@@ -16,6 +16,7 @@ so material kept aside for independent evaluation can never slip in.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import math
 import re
@@ -60,6 +61,7 @@ class Package:
     and every score measured on it stay comparable across the corpus versions.
     ``music_folder``: where a package keeps its music beside its sound effects (a glob relative to the
     unpacked root, e.g. ``usr/share/games/*/sounds/musics``): only the files right in it are tracks.
+    ``exclude``: file-name globs that are not tracks of their own (e.g. a faster copy of a track, ``*_fast.ogg``).
     """
 
     genre: str
@@ -68,6 +70,7 @@ class Package:
     unseen: bool = False
     train_only: bool = False
     music_folder: str = ""
+    exclude: tuple[str, ...] = ()
 
 
 #: From ``apt-cache show`` and ``/usr/share/doc/<package>/copyright``; see docs/data-licenses.md.
@@ -106,6 +109,11 @@ PACKAGES = {
                                f"44.1 kHz mono", unseen=True, music_folder=f"usr/share/games/{game}/sounds/musics")
        for game, title in (("gunroar", "Gunroar"), ("mu-cade", "Mu-cade"), ("titanion", "Titanion"),
                            ("torus-trooper", "Torus Trooper"))},
+    # Added 2026-11-27 (session 9): 31 more unseen tracks in many styles; the genre of each is not documented.
+    "supertuxkart-data": Package("soundtrack", "CC-BY-SA-3.0 / CC-BY-SA-4.0 / GPL-3+ (per file)",
+                                 "SuperTuxKart racing game score (mixed styles, 16 composers), Ogg Vorbis",
+                                 unseen=True, music_folder="usr/share/games/supertuxkart/data/music",
+                                 exclude=("*_fast.ogg", "farm_f.ogg")),
 }
 
 
@@ -163,11 +171,13 @@ def fetch(package: str, cache: Path, *, log: Callable[[str], None] = lambda s: N
 
 def list_tracks(package: str, root: Path) -> list[Track]:
     """The music files of an unpacked package, sorted: those in its ``music_folder`` where it names one,
-    else every audio file outside the sound-effect (``sounds``) folders."""
-    folder = PACKAGES[package].music_folder if package in PACKAGES else ""
+    else every audio file outside the sound-effect (``sounds``) folders; never its ``exclude`` names."""
+    vetted = PACKAGES.get(package, Package("", "", ""))
+    folder = vetted.music_folder
     found = root.glob(f"{folder}/*") if folder else root.rglob("*")
     files = sorted(p for p in found if p.is_file() and not p.is_symlink() and p.suffix.lower() in AUDIO_SUFFIXES
-                   and (folder or "sounds" not in p.relative_to(root).parts) and p.name not in STEMS)
+                   and (folder or "sounds" not in p.relative_to(root).parts) and p.name not in STEMS
+                   and not any(fnmatch.fnmatch(p.name, pattern) for pattern in vetted.exclude))
     unique = {p.resolve(): p for p in reversed(files)}  # rglob follows linked folders: one track, one entry
     return [Track(package, str(p.relative_to(root)), p) for p in sorted(unique.values())]
 

@@ -87,15 +87,15 @@ def test_every_track_of_an_unseen_package_is_kept_for_evaluation(monkeypatch):
     assert sorted(split[f"seen/t{i}.ogg"] for i in range(8)) == ["real"] * 2 + ["train"] * 6
 
 
-def test_a_music_folder_beside_sound_effects_gives_only_its_own_tracks(tmp_path, monkeypatch):
+def test_a_music_folder_beside_sound_effects_gives_only_its_own_tracks_never_excluded_copies(tmp_path, monkeypatch):
     root = tmp_path / "pkg"
     for name in ("usr/share/games/g/sounds/musics/m1.ogg", "usr/share/games/g/sounds/musics/m2.ogg",
                  "usr/share/games/g/sounds/chunks/shot.ogg", "usr/share/games/g/sounds/musics/readme.txt",
-                 "usr/share/games/g/music/other.ogg"):
+                 "usr/share/games/g/music/other.ogg", "usr/share/games/g/sounds/musics/m1_fast.ogg"):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(b"")
     monkeypatch.setattr(recordings, "PACKAGES", {
-        "by-folder": Package("g", "CC0", "x", music_folder="usr/share/games/*/sounds/musics"),
+        "by-folder": Package("g", "CC0", "x", music_folder="usr/share/games/*/sounds/musics", exclude=("*_fast.ogg",)),
         "default": Package("g", "CC0", "x")})
     assert [t.name for t in list_tracks("by-folder", root)] == ["usr/share/games/g/sounds/musics/m1.ogg",
                                                               "usr/share/games/g/sounds/musics/m2.ogg"]
