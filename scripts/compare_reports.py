@@ -7,7 +7,9 @@ Each argument is a report (``python -m restoration train --evaluate … --report
 rows, ``part/method`` (``degraded/`` may be left out; ``clean_input/unet`` is the do-no-harm row). The
 two may come from one report or from two, but must cover the same clips in the same order (the same
 ``--split`` and ``--val-clips``, so the same degradations). Prints a Markdown table over all clips, per
-genre and, where the corpus manifest under ``--data`` names them, per source package: each side's
+genre, per range of the low-pass cutoff and per codec each clip's degradation drew (redrawn from its seed,
+``clip@seed``, and the report's ``cutoffs`` and ``codecs``) and, where the corpus manifest under ``--data``
+names them, per source package: each side's
 mean, the mean difference A − B with its 95 % bootstrap interval (4000 resamples, seeded), the clips
 on which A scores higher, and the Wilcoxon signed-rank p (6 clips or more). With one score per clip and
 method, this is the comparison every "version X against `sbr`" figure in docs/unet.md rests on.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -25,9 +28,13 @@ from scipy.stats import wilcoxon
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from restoration.degrade import draw_params  # noqa: E402
 from restoration.errors import BadInputError  # noqa: E402
+from restoration.training.train import degradation  # noqa: E402
 
 RESAMPLES = 4000
+#: Ranges of the degradation's low-pass cutoff (upper edge in Hz, label); MusicGen's own output reads 14-16 kHz.
+CUTOFF_RANGES = ((12500.0, "under 12.5 kHz"), (14000.0, "12.5 to 14 kHz"), (math.inf, "14 kHz and more"))
 
 
 def report_scores(spec: str, metric: str) -> tuple[dict, np.ndarray]:
@@ -64,6 +71,19 @@ def clip_packages(data: str, report: dict) -> list[str] | None:
     return packages if all(packages) else None
 
 
+def clip_degradations(report: dict) -> dict[str, list[str]]:
+    """``{"cutoff": [range label per clip], "codec": [...]}``, each clip's degradation drawn again from the
+    seed in its name (``stem@seed``) with the report's ``cutoffs`` and ``codecs`` (evaluation's defaults when
+    an older report lacks them); empty when a clip name carries no seed."""
+    config = degradation(report.get("codecs") or "", report.get("cutoffs") or "10000,15500")
+    try:
+        drawn = [draw_params(int(clip.rsplit("@", 1)[1]), config) for clip in report["clips"]]
+    except (IndexError, ValueError):
+        return {}
+    return {"cutoff": [next(label for edge, label in CUTOFF_RANGES if d.cutoff_hz < edge) for d in drawn],
+            "codec": [d.codec for d in drawn]}
+
+
 def paired(a: np.ndarray, b: np.ndarray, *, seed: int = 0) -> dict[str, float]:
     """Means, mean difference ``a - b`` with its 95 % bootstrap interval, wins of ``a`` and Wilcoxon p."""
     difference = a - b
@@ -75,12 +95,18 @@ def paired(a: np.ndarray, b: np.ndarray, *, seed: int = 0) -> dict[str, float]:
             "wins": int((difference > 0).sum()), "p": p}
 
 
+def _order(name: str) -> tuple[int, str]:
+    """Cutoff ranges low to high, every other label alphabetically."""
+    labels = [label for _, label in CUTOFF_RANGES]
+    return (labels.index(name) if name in labels else len(labels), name)
+
+
 def table(a: np.ndarray, b: np.ndarray, groups: dict[str, list[str]]) -> list[str]:
     """Markdown rows: all clips, then each group's values (``{"genre": [per clip], "package": [...]}``)."""
     lines = ["| clips | A | B | A − B [95 % interval] | A higher | Wilcoxon p |", "|---|---|---|---|---|---|"]
     subsets = [("all", np.arange(len(a)))] + [
         (f"{kind} {name}", np.flatnonzero(np.array(labels) == name))
-        for kind, labels in groups.items() for name in sorted(set(labels))]
+        for kind, labels in groups.items() for name in sorted(set(labels), key=_order)]
     for label, index in subsets:
         s = paired(a[index], b[index])
         lines.append(f"| {label} ({s['clips']}) | {s['a']:.3f} | {s['b']:.3f} | {s['difference']:+.3f} "
@@ -105,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     except BadInputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    groups = {"genre": report_a.get("genres") or ["other"] * len(a)}
+    groups = {"genre": report_a.get("genres") or ["other"] * len(a), **clip_degradations(report_a)}
     packages = clip_packages(args.data, report_a)
     if packages:
         groups["package"] = packages

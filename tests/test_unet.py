@@ -8,13 +8,14 @@ import torch
 
 from restoration import pipeline
 from restoration.audio import resample
+from restoration.degrade import draw_params
 from restoration.errors import BadInputError, CheckpointError, MissingModelError
 from restoration.models import checkpoint as ckpt
 from restoration.models import unet_method
 from restoration.models.unet import SpectralUNet, UNetConfig
 from restoration.training.data import Batches, Pair
 from restoration.training.losses import RestorationLoss
-from restoration.training.train import SIZES, fit
+from restoration.training.train import SIZES, degradation, fit
 from signals import lowpass
 
 TINY = UNetConfig(**SIZES["tiny"])
@@ -551,9 +552,9 @@ def test_air_preference_scores_each_setting_and_refuses_a_bad_one(tmp_path, tiny
     assert capsys.readouterr().err.strip() == "error: every --airs value must be within [-1, 1], got '0,2'"
 
 
-def test_compare_reports_pairs_clips_by_genre_and_package(tmp_path, capsys):
+def test_compare_reports_pairs_clips_by_genre_cutoff_codec_and_package(tmp_path, capsys):
     """scripts/compare_reports.py: the mean difference, its interval and the wins of A over B, over all clips,
-    per genre and per source package (from the manifest); mismatched or missing rows are one-line errors."""
+    per genre, per drawn cutoff range and codec, and per source package (from the manifest); mismatched or missing rows are one-line errors."""
     compare = load_script("compare_reports")
     clips = [f"c{i}@{10000 + i}" for i in range(8)]
     genres = ["rock"] * 4 + ["orchestral"] * 4
@@ -575,6 +576,13 @@ def test_compare_reports_pairs_clips_by_genre_and_package(tmp_path, capsys):
     assert "| genre rock (4) | 3.300 | 3.200 | +0.100 [+0.100, +0.100] | 4 of 4 |" in out
     assert "| genre orchestral (4) | 4.150 | 4.250 | -0.100 [-0.100, -0.100] | 0 of 4 |" in out
     assert "| package p-even (4) |" in out and "| package p-odd (4) |" in out
+    drawn = [draw_params(10000 + i, degradation("", "10000,15500")) for i in range(8)]  # the report names no cutoffs
+    for label, low, high in (("under 12.5 kHz", 0, 12500), ("12.5 to 14 kHz", 12500, 14000), ("14 kHz and more", 14000, 1e9)):
+        count = sum(low <= d.cutoff_hz < high for d in drawn)
+        assert (f"| cutoff {label} ({count}) |" in out) == (count > 0)
+    for codec in {d.codec for d in drawn}:
+        assert f"| codec {codec} ({sum(d.codec == codec for d in drawn)}) |" in out
+    assert out.index("cutoff under 12.5") < out.index("cutoff 12.5 to 14") < out.index("cutoff 14 kHz and more")
     assert compare.main([f"{ra}:unet", f"{rb}:passthrough"]) == 0 and "| 8 of 8 | 0.01 |" in capsys.readouterr().out
 
     shuffled = report("c.json", {"sbr": b}, order=list(reversed(clips)))

@@ -499,7 +499,7 @@ def evaluate(args: argparse.Namespace) -> int:
                                          codecs=args.codecs, cutoffs=args.cutoffs)
     unet = {"checkpoint": str(Path(args.evaluate).resolve())}
     report = {"split": args.split, "clips": [p.name for p in pairs], "genres": clip_genre, "cutoffs": args.cutoffs,
-              "degraded": {}, "clean_input": {}, "rows": {}}
+              "codecs": args.codecs, "degraded": {}, "clean_input": {}, "rows": {}}
     for name in [m.strip() for m in args.methods.split(",") if m.strip()]:
         if not _importable(name):
             continue
