@@ -9,9 +9,9 @@ two may come from one report or from two, but must cover the same clips in the s
 ``--split`` and ``--val-clips``, so the same degradations). Prints a Markdown table over all clips, per
 genre, per range of the low-pass cutoff and per codec each clip's degradation drew (redrawn from its seed,
 ``clip@seed``, and the report's ``cutoffs`` and ``codecs``) and, where the corpus manifest under ``--data``
-names them, per source package: each side's
-mean, the mean difference A − B with its 95 % bootstrap interval (4000 resamples, seeded), the clips
-on which A scores higher, and the Wilcoxon signed-rank p (6 clips or more). With one score per clip and
+names them, per source package: each side's mean, the mean difference A − B with its 95 % bootstrap
+interval (4000 resamples, seeded), the clips on which A scores higher, and the Wilcoxon signed-rank p
+(6 clips or more). With one score per clip and
 method, this is the comparison every "version X against `sbr`" figure in docs/unet.md rests on.
 """
 

@@ -554,7 +554,8 @@ def test_air_preference_scores_each_setting_and_refuses_a_bad_one(tmp_path, tiny
 
 def test_compare_reports_pairs_clips_by_genre_cutoff_codec_and_package(tmp_path, capsys):
     """scripts/compare_reports.py: the mean difference, its interval and the wins of A over B, over all clips,
-    per genre, per drawn cutoff range and codec, and per source package (from the manifest); mismatched or missing rows are one-line errors."""
+    per genre, per drawn cutoff range and codec, and per source package (from the manifest); mismatched or
+    missing rows are one-line errors."""
     compare = load_script("compare_reports")
     clips = [f"c{i}@{10000 + i}" for i in range(8)]
     genres = ["rock"] * 4 + ["orchestral"] * 4
