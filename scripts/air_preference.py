@@ -31,11 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 def training_pairs(data: str, cache: str, count: int, packages: str, pair_seed: int) -> list:
     """Pairs of a seeded sample of ``count`` training clips, degraded with ``pair_seed``."""
     from restoration.training.data import cached_pairs
-    from restoration.training.train import clip_bandwidths, degradation, training_files
+    from restoration.training.train import DEFAULT_CUTOFFS, clip_bandwidths, degradation, training_files
 
     files = training_files(data, packages)
     chosen = [files[i] for i in sorted(np.random.default_rng(0).permutation(len(files))[:count])]
-    return cached_pairs(chosen, seeds=[pair_seed], cache=cache, config=degradation("", "10000,15500"),
+    return cached_pairs(chosen, seeds=[pair_seed], cache=cache, config=degradation("", DEFAULT_CUTOFFS),
                         bandwidths=clip_bandwidths(data))
 
 

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from restoration.degrade import draw_params  # noqa: E402
 from restoration.errors import BadInputError  # noqa: E402
-from restoration.training.train import degradation  # noqa: E402
+from restoration.training.train import DEFAULT_CUTOFFS, degradation  # noqa: E402
 
 RESAMPLES = 4000
 #: Ranges of the degradation's low-pass cutoff (upper edge in Hz, label); MusicGen's own output reads 14-16 kHz.
@@ -75,7 +75,7 @@ def clip_degradations(report: dict) -> dict[str, list[str]]:
     """``{"cutoff": [range label per clip], "codec": [...]}``, each clip's degradation drawn again from the
     seed in its name (``stem@seed``) with the report's ``cutoffs`` and ``codecs`` (evaluation's defaults when
     an older report lacks them); empty when a clip name carries no seed."""
-    config = degradation(report.get("codecs") or "", report.get("cutoffs") or "10000,15500")
+    config = degradation(report.get("codecs") or "", report.get("cutoffs") or DEFAULT_CUTOFFS)
     try:
         drawn = [draw_params(int(clip.rsplit("@", 1)[1]), config) for clip in report["clips"]]
     except (IndexError, ValueError):

@@ -15,7 +15,7 @@ from restoration.models import unet_method
 from restoration.models.unet import SpectralUNet, UNetConfig
 from restoration.training.data import Batches, Pair
 from restoration.training.losses import RestorationLoss
-from restoration.training.train import SIZES, degradation, fit
+from restoration.training.train import DEFAULT_CUTOFFS, SIZES, degradation, fit
 from signals import lowpass
 
 TINY = UNetConfig(**SIZES["tiny"])
@@ -577,7 +577,7 @@ def test_compare_reports_pairs_clips_by_genre_cutoff_codec_and_package(tmp_path,
     assert "| genre rock (4) | 3.300 | 3.200 | +0.100 [+0.100, +0.100] | 4 of 4 |" in out
     assert "| genre orchestral (4) | 4.150 | 4.250 | -0.100 [-0.100, -0.100] | 0 of 4 |" in out
     assert "| package p-even (4) |" in out and "| package p-odd (4) |" in out
-    drawn = [draw_params(10000 + i, degradation("", "10000,15500")) for i in range(8)]  # the report names no cutoffs
+    drawn = [draw_params(10000 + i, degradation("", DEFAULT_CUTOFFS)) for i in range(8)]  # the report names no cutoffs
     for label, low, high in (("under 12.5 kHz", 0, 12500), ("12.5 to 14 kHz", 12500, 14000), ("14 kHz and more", 14000, 1e9)):
         count = sum(low <= d.cutoff_hz < high for d in drawn)
         assert (f"| cutoff {label} ({count}) |" in out) == (count > 0)

@@ -29,6 +29,8 @@ SIZES = {
     "tiny": {"channels": (16, 24), "shifts": (64, 128, 192, 256)},
 }
 VALID_SEED = 10_000
+#: Low-pass cutoff range of the degradation (``--cutoffs``: "LOW,HIGH" Hz), issue 11's 10 to 15.5 kHz.
+DEFAULT_CUTOFFS = "10000,15500"
 HF_HZ = 16000.0
 #: Bands (Hz) of the level-bias report: the restored level against the clean clip's, dB.
 BIAS_BANDS = ((12000, 14000), (14000, 16000), (16000, 18000), (18000, 20000), (20000, 22000))
@@ -49,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(spread over genres)")
     parser.add_argument("--visqol-clips", type=int, default=8, help="validation clips also scored by ViSQOL, which "
                         "then selects the best checkpoint (0: select by LSD above 16 kHz)")
-    parser.add_argument("--cutoffs", default="10000,15500", help="low-pass cutoff range of the degradation, Hz "
+    parser.add_argument("--cutoffs", default=DEFAULT_CUTOFFS, help="low-pass cutoff range of the degradation, Hz "
                         "(LOW,HIGH; empty = the chain's default)")
     parser.add_argument("--init", metavar="CHECKPOINT", default=None, help="warm start: copy every weight of this "
                         "checkpoint whose shape matches (new replication shifts and the noise gain start at zero)")
@@ -470,7 +472,7 @@ def restored(pair, name: str, params: dict | None = None, *, clean_input: bool =
 
 
 def evaluation_pairs(data: str, count: int, split: str = "real", *, cache: str, codecs: str = "",
-                     cutoffs: str = "10000,15500") -> tuple[list, list[str]]:
+                     cutoffs: str = DEFAULT_CUTOFFS) -> tuple[list, list[str]]:
     """The first ``count`` clips of ``split`` (``real``: held out; ``unseen``) degraded as in validation
     (seeds ``VALID_SEED + i``), from ``cache``, and each clip's genre from the corpus manifest."""
     from .data import cached_pairs
