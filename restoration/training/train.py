@@ -25,6 +25,7 @@ from ..errors import BadInputError
 #: Model sizes selectable with ``--size``: keyword arguments of UNetConfig.
 SIZES = {
     "default": {"envelope_prior": True, "keep_below_cutoff": True},
+    "wide": {"channels": (128, 192, 256), "envelope_prior": True, "keep_below_cutoff": True},
     "small": {"channels": (48, 64, 96)},
     "tiny": {"channels": (16, 24), "shifts": (64, 128, 192, 256)},
 }
