@@ -11,8 +11,8 @@ genre, per range of the low-pass cutoff and per codec each clip's degradation dr
 ``clip@seed``, and the report's ``cutoffs`` and ``codecs``) and, where the corpus manifest under ``--data``
 names them, per source package: each side's mean, the mean difference A − B with its 95 % bootstrap
 interval (4000 resamples, seeded), the clips on which A scores higher, and the Wilcoxon signed-rank p
-(6 clips or more). With one score per clip and
-method, this is the comparison every "version X against `sbr`" figure in docs/unet.md rests on.
+(6 clips or more). With one score per clip and method, this is the comparison every "version X against
+`sbr`" figure in docs/unet.md rests on.
 """
 
 from __future__ import annotations

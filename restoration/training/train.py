@@ -23,9 +23,10 @@ import numpy as np
 from ..errors import BadInputError
 
 #: Model sizes selectable with ``--size``: keyword arguments of UNetConfig.
+_SHIPPED = {"envelope_prior": True, "keep_below_cutoff": True}
 SIZES = {
-    "default": {"envelope_prior": True, "keep_below_cutoff": True},
-    "wide": {"channels": (128, 192, 256), "envelope_prior": True, "keep_below_cutoff": True},
+    "default": _SHIPPED,
+    "wide": {**_SHIPPED, "channels": (128, 192, 256)},  # twice the width: level with default (docs/unet.md, session 11)
     "small": {"channels": (48, 64, 96)},
     "tiny": {"channels": (16, 24), "shifts": (64, 128, 192, 256)},
 }
