@@ -1,5 +1,5 @@
 """The Studio tab: source (generate, upload, examples) → restore → compare (A/B player, pictures,
-metrics) → this session's results (replay, download, A/B any two) → stems.
+metrics) → this session's results and the user's own files (replay, download, A/B any two) → stems.
 
 Queues: neural work (generation, separation, neural restoration) holds the one accelerator
 (:mod:`studio.jobs`); restorations run in the ``restore`` queue; everything light (the detailed
@@ -95,8 +95,11 @@ def build_studio_tab(workbench: Workbench) -> SimpleNamespace:
                       outputs=compare_outputs, api_name="analyze", **LIGHT)
     cmp.visqol.input(workbench.details, inputs=[pair, cmp.visqol], outputs=[cmp.table, pair], api_visibility="private",
                      **LIGHT)
+    res.files.upload(workbench.add_files, inputs=[res.files, history],
+                     outputs=[res.files_status, res.files, history, res.table, res.a, res.b, res.pick],
+                     api_name="add_files", **LIGHT)
     (res.compare.click(workbench.compare_history, inputs=[history, res.a, res.b, src.reference],
-                       outputs=compare_outputs, api_visibility="private", **LIGHT)
+                       outputs=compare_outputs, api_name="compare", **LIGHT)
      .success(workbench.details, inputs=[pair, cmp.visqol], outputs=[cmp.table, pair], show_progress="hidden",
               api_visibility="private", **LIGHT))
     gr.on([res.pick.input, res.file_format.input], workbench.export, inputs=[history, res.pick, res.file_format],
@@ -171,7 +174,14 @@ def _compare_panel() -> SimpleNamespace:
 
 
 def _results_panel() -> SimpleNamespace:
-    with gr.Accordion("Results of this session: replay, download, A/B any two", open=True, elem_id="results"):
+    with gr.Accordion("Results of this session and your files: replay, download, A/B any two", open=True,
+                      elem_id="results"):
+        with gr.Row(equal_height=False):
+            files = gr.File(label="Your files: outputs of other tools, or a .zip of them (song.audiosr.wav, "
+                                  "song.apollo.flac; song.reference.wav is the clean reference of song)",
+                            file_count="multiple", type="filepath", elem_id="own-files")
+            files_status = gr.Textbox(label="added files", lines=3, max_lines=12, interactive=False,
+                                      elem_id="own-files-status")
         table = gr.Dataframe(headers=TABLE_HEADERS, interactive=False,
                              elem_id="history", wrap=True)
         with gr.Row():
@@ -185,5 +195,5 @@ def _results_panel() -> SimpleNamespace:
         with gr.Row():
             replay = WavAudio(label="replay", type="filepath", interactive=False, elem_id="replay")
             download = gr.File(label="download", interactive=False, elem_id="download")
-    return SimpleNamespace(table=table, a=a, b=b, compare=compare, pick=pick, file_format=file_format, replay=replay,
-                           download=download)
+    return SimpleNamespace(files=files, files_status=files_status, table=table, a=a, b=b, compare=compare, pick=pick,
+                           file_format=file_format, replay=replay, download=download)

@@ -1,5 +1,6 @@
 """The Studio tab's handlers: generate, restore (and show the comparison at once), measure in detail,
-compare any two results of the session, export downloads, separate stems.
+add the user's own files, compare any two results or files of the session, export downloads,
+separate stems.
 
 Handlers convert at the edge (file paths, JSON, gradio updates) and call the public API of
 :mod:`restoration`; every :class:`RestorationError` becomes a one-line ``gr.Error``
@@ -24,7 +25,7 @@ from restoration.audio import probe_audio
 from restoration.models import musicgen
 from restoration.models.catalog import ModelCatalog
 
-from . import comparison, downloads, guard, history as session_history, models
+from . import comparison, downloads, guard, history as session_history, models, own_files
 from .comparison import Side
 from .errors import last_error, user_errors
 from .jobs import accelerator, progress_callback
@@ -127,7 +128,7 @@ class Workbench:
         history (state, table and choosers), the compare section's title, pictures, metrics table
         and A/B player value, and the pair now shown (state for :meth:`details`).
         """
-        history = list(history or [])
+        history = history if history is not None else []  # the session's own list: files added meanwhile stay
         y, sr = self.read(audio, "the audio to restore")
         ref = self.read(reference, "the reference") if reference else None  # refused before any work
         values = parse_params(params)
@@ -214,19 +215,48 @@ class Workbench:
     @user_errors
     def compare_history(self, history: list | None, a_key: str, b_key: str, reference: str | None = None,
                         progress: gr.Progress = gr.Progress()):
-        """A/B any two results of the session (or a result and the original): the compare section's outputs."""
+        """A/B any two results or files of the session (or one and the original): the compare section's
+        outputs. A ``<clip>.reference`` file of the user's files compared replaces ``reference``
+        (:func:`studio.own_files.pair_reference`); sides of different lengths are refused
+        (:func:`studio.own_files.check_lengths`)."""
         a, b = session_history.side(history, a_key), session_history.side(history, b_key)
         if a.path == b.path:
             raise BadInputError("choose two different results for A and B")
         a.against_reference = b.against_reference = None
         audio_a, audio_b = load_audio(a.path), load_audio(b.path)
+        reference, note = own_files.pair_reference(history, a_key, b_key, reference)
         ref = self.read(reference, "the reference") if reference else None
-        caption = f"{a.label} vs {b.label}, from this session's history"
+        own_files.check_lengths({a.label: audio_a, b.label: audio_b, **({"the reference": ref} if ref else {})})
+        caption = f"{a.label} vs {b.label}, from this session's history{note}"
         shown = comparison.first_paint(self.scratch, a, audio_a, b, audio_b, ref, caption=caption,
                                        progress=_sub(progress, 0.0, 1.0))
         pair = {"a": a.as_dict(), "b": b.as_dict(), "reference": reference}
         return (compare_title(caption), shown["spectrograms"], shown["difference"], shown["psd"], shown["table"],
                 shown["ab"], pair)
+
+    # ---------------------------------------------------------------------------- your files
+    @user_errors
+    def add_files(self, files: list | None, history: list | None):
+        """Add the user's files (audio or zips, :mod:`studio.own_files`) to the session's history.
+
+        Returns the status (one line per file skipped), the emptied upload, the history (state and
+        table) and the A, B and replay choosers, A and B set to the first two files added.
+        """
+        history = history if history is not None else []
+        added, skipped = own_files.add([str(f) for f in files or []], history, folder_for=self.scratch,
+                                       limits=self.limits, playable=self.playable)
+        keys = [str(h["run"]) for h in added]
+        a, b = keys[:2] if len(keys) > 1 else (None, keys[0])
+        return (own_files.status(added, skipped), None, history, session_history.table(history),
+                *session_history.chooser_updates(history, a, b))
+
+    def playable(self, path: str | Path, y: np.ndarray, sr: int) -> str:
+        """The file the A/B player plays for ``path`` decoded as ``(y, sr)``: WAV and FLAC as they are
+        (the browser decodes them sample for sample), anything else as a WAV copy."""
+        path = Path(path)
+        if path.suffix.lower() in BROWSER_PLAYS:
+            return str(path)
+        return str(save_audio(self.scratch(f"{downloads.source_stem(path)}.wav"), y, sr))
 
     # ---------------------------------------------------------------------------- downloads
     @user_errors

@@ -103,7 +103,7 @@ def test_history_choices_and_sides():
     a, b, pick = history.chooser_updates(runs)
     assert (a["value"], b["value"], pick["value"]) == ("original", "2", "2") and len(pick["choices"]) == 2
     assert history.side(runs, "2").path == "/w/song.unet.wav" and history.side(runs, "original").sr == 32000
-    with pytest.raises(gr.Error, match="Nothing restored yet"):
+    with pytest.raises(gr.Error, match="Nothing in this session yet"):
         history.side([], "1")
     assert history.table(runs)[1] == [2, "12:00:00", "unet", "defaults", 0.1, 48000]
 
