@@ -193,3 +193,12 @@ def test_two_files_at_different_rates_compare_with_their_reference(song, bench):
     assert pair["reference"] == str(song["reference"]) and (ab["label_a"], ab["label_b"]) == ("#1 song · a", "#2 song · b")
     table = bench.details(pair, visqol=False, progress=lambda *args, **kwargs: None)[0]
     assert "measuring" not in str(table)
+
+
+def test_a_restoration_after_files_continues_their_numbering(song, bench):
+    runs = []
+    bench.add_files([str(song["a"])], runs)
+    restored, _, history_out, rows, a, b, pick, *_ = bench.restore(str(song["reference"]), None, "passthrough", "{}", runs)
+    assert history_out is runs and [row[:3] for row in rows] == [[1, rows[0][1], "your file song.a.wav"],
+                                                                 [2, rows[1][1], "passthrough"]]
+    assert [key for _, key in a["choices"]] == ["original", "1", "2"] and (a["value"], b["value"]) == ("original", "2")
