@@ -95,9 +95,11 @@ def build_studio_tab(workbench: Workbench) -> SimpleNamespace:
                       outputs=compare_outputs, api_name="analyze", **LIGHT)
     cmp.visqol.input(workbench.details, inputs=[pair, cmp.visqol], outputs=[cmp.table, pair], api_visibility="private",
                      **LIGHT)
-    res.files.upload(workbench.add_files, inputs=[res.files, history],
-                     outputs=[res.files_status, res.files, history, res.table, res.a, res.b, res.pick],
-                     api_name="add_files", **LIGHT)
+    (res.files.upload(workbench.add_files, inputs=[res.files, history],
+                      outputs=[res.files_status, res.files, history, res.table, res.a, res.b, res.pick],
+                      api_name="add_files", **LIGHT)
+     .success(workbench.export, inputs=[history, res.pick, res.file_format], outputs=[res.replay, res.download],
+              show_progress="hidden", api_visibility="private", **LIGHT))
     (res.compare.click(workbench.compare_history, inputs=[history, res.a, res.b, src.reference],
                        outputs=compare_outputs, api_name="compare", **LIGHT)
      .success(workbench.details, inputs=[pair, cmp.visqol], outputs=[cmp.table, pair], show_progress="hidden",

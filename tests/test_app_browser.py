@@ -245,3 +245,27 @@ def test_models_are_told_up_front_and_a_failed_generate_leaves_the_clip_alone(br
     expect(original).not_to_contain_text("Error")
     assert original.locator("audio, .waveform-container").count() >= 1  # the clip is still there
     page.close()
+
+
+def test_your_files_are_added_and_any_two_compared(browser, app_url, tmp_path, music):
+    from playwright.sync_api import expect
+
+    from restoration import save_audio
+
+    y = music(44100, 3.0, 2, seed=9)
+    files = [save_audio(tmp_path / "song.a.wav", y, 44100), save_audio(tmp_path / "song.b.flac", 0.5 * y, 44100),
+             tmp_path / "song.c.wav"]
+    files[2].write_bytes(b"not audio at all" * 10)
+    page = open_studio(browser, app_url)
+    page.set_input_files("#own-files input[type=file]", [str(f) for f in files])
+    status = page.locator("#own-files-status textarea")
+    expect(status).to_have_value(re.compile(r"^Added 2 file\(s\): #1 song · a, #2 song · b\."), timeout=TIMEOUT_MS)
+    expect(status).to_have_value(re.compile(r"Skipped: cannot decode song\.c\.wav"))
+    expect(page.locator("#history")).to_contain_text("your file song.b.flac")
+    expect(page.locator("#download a")).to_have_attribute("href", re.compile(r"/song\.b\.wav$"), timeout=TIMEOUT_MS)
+    page.click("#history-compare")  # A and B are set to the two files added
+    wait_ready(page, "#1 song · a vs #2 song · b")
+    expect(page.locator("#metrics")).to_contain_text("#2 song · b")
+    expect(page.locator("#metrics")).not_to_contain_text("measuring…", timeout=TIMEOUT_MS)
+    page.locator("#results").screenshot(path=str(tmp_path / "studio-own-files.png"))
+    page.close()
