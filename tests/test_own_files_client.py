@@ -140,3 +140,11 @@ def test_what_cannot_be_used_is_one_line(client, song, tmp_path, music):
     with pytest.raises(AppError, match=r"^#1 song · a lasts 2.00 s and #2 song · longer 3.00 s: only versions of one "
                                        r"clip can be compared"):
         compare(client, "1", "2")
+
+
+def test_a_client_cannot_add_a_server_path(app_url):
+    from test_attack import call, file_data
+
+    audio_on_the_server = Path(__file__).resolve().parents[1] / "assets" / "train_tune.flac"  # readable, not uploaded
+    event, _ = call(app_url, "add_files", [file_data(str(audio_on_the_server))])
+    assert event == "error"  # gradio refuses a file outside its upload folder before the handler runs
