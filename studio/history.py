@@ -33,7 +33,7 @@ def file_entry(run: int, *, clock: str, name: str, clip: str, condition: str | N
 
 
 def table(history: list[dict]) -> list[list]:
-    """Rows of the history table, newest last (one of the user's files: its name, no parameters or time)."""
+    """Rows of the history table, newest last (one of the user's files: its name, no parameters or seconds)."""
     return [[h["run"], h["time"], f"your file {h['file']['name']}", "", "", h["restored"]["sr"]] if h.get("file") else
             [h["run"], h["time"], h["method"], _params(h["params"]), h["seconds"], h["restored"]["sr"]] for h in history]
 
