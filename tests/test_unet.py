@@ -47,10 +47,13 @@ def band_energy(y, sr, lo, hi):
 
 
 def load_script(name):
-    """The module of ``scripts/<name>.py`` (the scripts are not a package)."""
+    """The module of ``scripts/<name>.py`` or ``research/<name>.py`` (neither is a package)."""
     import importlib.util
+    from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location(name, f"scripts/{name}.py")
+    root = Path(__file__).resolve().parents[1]
+    path = next(p for p in (root / "scripts" / f"{name}.py", root / "research" / f"{name}.py") if p.exists())
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -473,7 +476,7 @@ def test_evaluate_command_reports_every_method_clip_and_genre(tmp_path, tiny_ckp
 
 
 def test_envelope_oracle_matches_the_clean_band_level():
-    """scripts/band_envelope_oracle.py: after rescaling, each band above the cutoff has the clean clip's power."""
+    """research/band_envelope_oracle.py: after rescaling, each band above the cutoff has the clean clip's power."""
     oracle = load_script("band_envelope_oracle")
     rng = np.random.default_rng(0)
     clean = rng.standard_normal((1, 48000)).astype(np.float32)
@@ -494,7 +497,7 @@ def test_envelope_oracle_matches_the_clean_band_level():
 
 
 def test_band_course_stats_separate_level_from_time_course():
-    """scripts/band_course.py: a band 6 dB too loud with the right course has bias +6, corr 1, rms 0;
+    """research/band_course.py: a band 6 dB too loud with the right course has bias +6, corr 1, rms 0;
     a band at the right level with the wrong course has bias 0 and a large rms."""
     band_course = load_script("band_course")
     rng = np.random.default_rng(1)
@@ -511,7 +514,7 @@ def test_band_course_stats_separate_level_from_time_course():
 
 
 def test_corpus_tilt_ranks_a_brighter_package_above_a_darker_one(tmp_path):
-    """scripts/corpus_tilt.py: white noise has a tilt of 0 dB; 20 dB less above 11 kHz gives about -20 dB."""
+    """research/corpus_tilt.py: white noise has a tilt of 0 dB; 20 dB less above 11 kHz gives about -20 dB."""
     from restoration.audio import save_audio
 
     corpus_tilt = load_script("corpus_tilt")
@@ -534,7 +537,7 @@ def test_corpus_tilt_ranks_a_brighter_package_above_a_darker_one(tmp_path):
 
 
 def test_air_preference_scores_each_setting_and_refuses_a_bad_one(tmp_path, tiny_ckpt, music, capsys):
-    """scripts/air_preference.py: one surrogate score per clip and air setting, in range, and different
+    """research/air_preference.py: one surrogate score per clip and air setting, in range, and different
     settings score differently (the band's level reaches the score); an air outside [-1, 1] is refused."""
     air_preference = load_script("air_preference")
     small_corpus(tmp_path / "corpus", music, "train", [
