@@ -455,7 +455,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .registry import get_method, list_methods
+    from .registry import DEFAULT_METHOD, get_method, list_methods
 
     plan = QUICK if args.quick else FULL
     plan = replace(plan, per_folder=args.clips or plan.per_folder, seconds=args.seconds or plan.seconds,
@@ -463,6 +463,7 @@ def run(args: argparse.Namespace) -> int:
     if plan.per_folder < 1 or plan.seconds < 1.0:
         raise BadInputError("--clips must be at least 1 and --seconds at least 1")
     methods = [get_method(m).name for m in args.methods] if args.methods else [m.name for m in list_methods()]
+    methods.sort(key=lambda name: name != DEFAULT_METHOD)  # the default method is the first row
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     builtin = args.quick and not args.clean and not has_audio(DEFAULT_CLEAN)

@@ -12,7 +12,7 @@ genre, per range of the low-pass cutoff and per codec each clip's degradation dr
 names them, per source package: each side's mean, the mean difference A − B with its 95 % bootstrap
 interval (4000 resamples, seeded), the clips on which A scores higher, and the Wilcoxon signed-rank p
 (6 clips or more). With one score per clip and method, this is the comparison every "version X against
-`sbr`" figure in docs/unet.md rests on.
+`sbr`" figure in docs/research/unet-log.md rests on.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     python scripts/device_check.py [--device cuda] [--out DIR] [--repeats 5]
 
-For a session lent a device machine (see docs/unet.md, "A GPU session, prepared"); on this machine
+For a session lent a device machine (see docs/unet.md, "A GPU session"); on this machine
 ``--device cpu`` runs the same checks against itself. Each check is recorded even when another fails:
 
 * ``unet``: ``assets/blupi_theme.flac`` (real music) made 10 s of stereo at 32 kHz (tiled; the second

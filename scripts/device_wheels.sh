@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Wheels that scripts/device_check.py needs on a device machine (Python 3.12, torch and transformers
 # already there; nothing can be fetched there), downloaded here into .whl/ (git-ignored, about 20 MB).
-# Then, in one device `run` with carry [".whl"] (docs/unet.md, "A GPU session, prepared"):
+# Then, in one device `run` with carry [".whl"] (docs/unet.md, "A GPU session"):
 #   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
 #     && export PYTHONPATH=/tmp/site && HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 python3 scripts/device_check.py --device cuda
 set -euo pipefail

@@ -1,4 +1,4 @@
-"""Turn a U-Net evaluation report into the tables of docs/unet.md and check the issue's quality targets.
+"""Turn a U-Net evaluation report into the tables of docs/research/unet-log.md and check the issue's quality targets.
 
     python -m restoration train --evaluate restoration/data/unet --val-clips 43 --visqol --report bench-out/unet-eval.json
     python scripts/unet_targets.py bench-out/unet-eval.json

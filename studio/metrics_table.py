@@ -42,7 +42,8 @@ REFERENCE_ROWS = (
 )
 #: Without a reference: bandwidth first, then noise, then level.
 SIGNAL_ROWS = (
-    Row("cutoff_hz", "bandwidth (effective cutoff)", "kHz", "higher", 100.0, _KHZ),
+    Row("bandwidth_hz", "bandwidth (as the spectrogram shows it)", "kHz", "higher", 100.0, _KHZ),
+    Row("cutoff_hz", "effective cutoff (a 15 dB drop)", "kHz", "", 100.0, _KHZ),
     Row("hf_ratio", "energy above 16 kHz", "%", "", 1e-5, _PERCENT, 3),
     Row("rolloff99_hz", "99 % roll-off", "kHz", "higher", 100.0, _KHZ),
     Row("noise_floor_dbfs", "noise floor (quiet frames)", "dBFS", "lower", 0.5),

@@ -16,6 +16,7 @@ import gradio as gr
 
 
 from restoration import list_methods
+from restoration.registry import DEFAULT_METHOD
 from restoration.models import musicgen
 from restoration.models.catalog import ModelCatalog
 
@@ -28,8 +29,6 @@ from .history import TABLE_HEADERS
 from .metrics_table import metrics_view
 from .workbench import MAX_STEMS, Workbench, compare_title
 
-#: Method selected when the app opens (the first registered one if it is missing).
-DEFAULT_METHOD = "sbr"
 #: Parameters of the demucs method that the Separate button passes to ``separate``.
 SEPARATE_SETTINGS = ("model", "shifts", "overlap", "segment", "device")
 #: Queues (gradio concurrency ids) and how many of their events run at once.

@@ -234,7 +234,9 @@ def test_models_are_told_up_front_and_a_failed_generate_leaves_the_clip_alone(br
 
     page = open_studio(browser, app_url)
     expect(page.locator("#models-status")).to_contain_text("Demucs: demucs_unittest")
+    expect(page.locator("#method input")).to_have_value(re.compile(r"^unet\b"))  # the default method
     load_clip(page)
+    choose_method(page, "sbr")
     page.get_by_text("Parameters", exact=True).click()
     expect(page.get_by_text("at most 16000 Hz for this 32000 Hz input").first).to_be_attached()  # sbr's cutoff_hz
     page.get_by_text("Generate with MusicGen").click()

@@ -68,3 +68,34 @@ def test_a_one_second_crop_of_a_bass_heavy_clip():
     spectrum[np.fft.rfftfreq(t.size, 1 / sr) > 12000.0] = 0
     y = (bass + np.fft.irfft(spectrum, t.size)).astype(np.float32)
     assert estimate_cutoff(y, sr) == pytest.approx(12000.0, abs=500)
+
+
+def _highpass(y, sr, cutoff_hz):
+    from scipy.signal import butter, sosfiltfilt
+
+    return sosfiltfilt(butter(8, cutoff_hz, btype="highpass", fs=sr, output="sos"), y, axis=-1).astype(np.float32)
+
+
+@pytest.mark.parametrize("added_db, expected", [(-10.0, 24000.0), (-20.0, 24000.0), (-40.0, 14000.0), (-60.0, 14000.0)])
+def test_visible_bandwidth_counts_an_added_band_only_when_it_carries_energy(added_db, expected):
+    """Music cut at 14 kHz plus a band from 14 kHz to Nyquist at ``added_db`` below the level just under
+    14 kHz: a band within 30 dB of it widens the visible bandwidth, a fainter one does not."""
+    from restoration.dsp.cutoff import visible_bandwidth
+
+    sr = 48000
+    low = lowpass(white(sr), sr, 14000.0)
+    band = _highpass(white(sr, seed=1), sr, 14000.0) * 10.0 ** (added_db / 20.0)
+    assert visible_bandwidth(low + band, sr) == pytest.approx(expected, abs=600)
+    assert visible_bandwidth(low, sr) == pytest.approx(14000.0, abs=600)
+
+
+def test_visible_bandwidth_sees_a_lone_band_above_a_notch_and_its_end():
+    """A notch at 19.5-20.5 kHz then a band to 21.5 kHz and nothing above (the seam the U-Net version 6 left):
+    the spectrogram shows content to 21.5 kHz, so that is the bandwidth, not the notch."""
+    from restoration.dsp.cutoff import visible_bandwidth
+
+    sr = 48000
+    body = lowpass(white(sr), sr, 19500.0)
+    lone = lowpass(_highpass(white(sr, seed=2), sr, 20500.0), sr, 21500.0) * 0.5
+    assert visible_bandwidth(body + lone, sr) == pytest.approx(21500.0, abs=600)
+    assert visible_bandwidth(white(sr), sr) == sr / 2

@@ -75,7 +75,7 @@ def test_no_reference_metrics_on_stereo_music(music):
     y = music(sr=SR, seconds=2.0, channels=2)
     values = M.no_reference_metrics(y, SR)
     assert list(values) == ["rolloff85_hz", "rolloff99_hz", "centroid_hz", "flatness", "rms_dbfs", "crest_db",
-                            "zcr", "cutoff_hz", "hf_ratio", "hf6k_dbfs", "hpss_ratio_db", "lufs",
+                            "zcr", "cutoff_hz", "bandwidth_hz", "hf_ratio", "hf6k_dbfs", "hpss_ratio_db", "lufs",
                             "noise_floor_dbfs", "quiet_fraction"]
     assert all(isinstance(v, float) for v in values.values())
     assert 0 < values["rolloff85_hz"] < values["rolloff99_hz"] <= SR / 2

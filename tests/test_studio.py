@@ -50,8 +50,9 @@ def test_mp3_refuses_a_rate_it_cannot_hold(tmp_path, music):
 
 
 def test_metrics_table_puts_did_it_help_first_with_units_and_reasons():
-    a = {"cutoff_hz": 11000.0, "hf_ratio": float("nan"), "noise_floor_dbfs": float("nan"), "lufs": -20.0}
-    b = {"cutoff_hz": 24000.0, "hf_ratio": 0.01, "noise_floor_dbfs": -60.0, "lufs": -20.02}
+    a = {"bandwidth_hz": 11000.0, "cutoff_hz": 11000.0, "hf_ratio": float("nan"), "noise_floor_dbfs": float("nan"),
+         "lufs": -20.0}
+    b = {"bandwidth_hz": 24000.0, "cutoff_hz": 19500.0, "hf_ratio": 0.01, "noise_floor_dbfs": -60.0, "lufs": -20.02}
     ref_a = {"lsd": 9.0, "visqol": float("nan"), "si_sdr": 3.0}
     ref_b = {"lsd": 6.0, "visqol": float("nan"), "si_sdr": 1.0}
     table = metrics_table.build(a, b, a_sr=32000, b_sr=48000, ref_a=ref_a, ref_b=ref_b, reference_sr=48000,
@@ -63,7 +64,8 @@ def test_metrics_table_puts_did_it_help_first_with_units_and_reasons():
     assert rows["log-spectral distance to the reference"] == ["9.00", "6.00", "✓ better"]
     assert rows["SI-SDR to the reference"][2] == "✗ worse"
     assert rows["ViSQOL quality (MOS-LQO"][:2] == ["off (tick ViSQOL above)"] * 2
-    assert rows["bandwidth (effective cutoff)"] == ["11.0", "24.0", "✓ better"]
+    assert rows["bandwidth (as the spectrogram shows it)"] == ["11.0", "24.0", "✓ better"]
+    assert rows["effective cutoff (a 15 dB drop)"] == ["11.0", "19.5", ""]  # shown, judged by the row above
     assert rows["energy above 16 kHz"][0] == "n/a (32 kHz audio: no band above 16 kHz)"
     assert rows["noise floor (quiet frames)"][0] == "n/a (never quieter than -45 dBFS)"
     assert rows["loudness (BS.1770)"][2] == ""  # no better direction
@@ -159,3 +161,21 @@ def test_wav_results_are_served_without_an_ffprobe_per_restore(tmp_path, music, 
     data = player.postprocess(str(wav))
     assert data.path == str(wav) and data.orig_name == "song.sbr.wav"
     assert player.postprocess(None) is None
+
+
+@pytest.mark.parametrize("added_db, expected", [(-50.0, "= about the same"), (-10.0, "✓ better")])
+def test_bandwidth_verdict_says_better_only_when_the_added_band_carries_energy(added_db, expected):
+    """Noise cut at 14 kHz against the same noise plus a band from 14 kHz to Nyquist at ``added_db``
+    below the level under 14 kHz: a band a spectrogram barely shows is not a wider bandwidth."""
+    from scipy.signal import butter, sosfiltfilt
+
+    from restoration.analysis.compare import analyse, core_metrics
+
+    sr = 48000
+    noise = np.random.default_rng(0).standard_normal((2, 1, 3 * sr))
+    low = sosfiltfilt(butter(8, 14000, fs=sr, output="sos"), 0.1 * noise[0], axis=-1)
+    band = sosfiltfilt(butter(8, 14000, btype="highpass", fs=sr, output="sos"), 0.1 * noise[1], axis=-1)
+    a = core_metrics(analyse(low.astype(np.float32), sr))
+    b = core_metrics(analyse((low + band * 10 ** (added_db / 20)).astype(np.float32), sr))
+    row = next(r for r in metrics_table.SIGNAL_ROWS if r.key == "bandwidth_hz")
+    assert metrics_table.verdict(row, a["bandwidth_hz"], b["bandwidth_hz"]) == expected

@@ -47,10 +47,13 @@ def band_energy(y, sr, lo, hi):
 
 
 def load_script(name):
-    """The module of ``scripts/<name>.py`` (the scripts are not a package)."""
+    """The module of ``scripts/<name>.py`` or ``research/<name>.py`` (neither is a package)."""
     import importlib.util
+    from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location(name, f"scripts/{name}.py")
+    root = Path(__file__).resolve().parents[1]
+    path = next(p for p in (root / "scripts" / f"{name}.py", root / "research" / f"{name}.py") if p.exists())
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -473,7 +476,7 @@ def test_evaluate_command_reports_every_method_clip_and_genre(tmp_path, tiny_ckp
 
 
 def test_envelope_oracle_matches_the_clean_band_level():
-    """scripts/band_envelope_oracle.py: after rescaling, each band above the cutoff has the clean clip's power."""
+    """research/band_envelope_oracle.py: after rescaling, each band above the cutoff has the clean clip's power."""
     oracle = load_script("band_envelope_oracle")
     rng = np.random.default_rng(0)
     clean = rng.standard_normal((1, 48000)).astype(np.float32)
@@ -494,7 +497,7 @@ def test_envelope_oracle_matches_the_clean_band_level():
 
 
 def test_band_course_stats_separate_level_from_time_course():
-    """scripts/band_course.py: a band 6 dB too loud with the right course has bias +6, corr 1, rms 0;
+    """research/band_course.py: a band 6 dB too loud with the right course has bias +6, corr 1, rms 0;
     a band at the right level with the wrong course has bias 0 and a large rms."""
     band_course = load_script("band_course")
     rng = np.random.default_rng(1)
@@ -511,7 +514,7 @@ def test_band_course_stats_separate_level_from_time_course():
 
 
 def test_corpus_tilt_ranks_a_brighter_package_above_a_darker_one(tmp_path):
-    """scripts/corpus_tilt.py: white noise has a tilt of 0 dB; 20 dB less above 11 kHz gives about -20 dB."""
+    """research/corpus_tilt.py: white noise has a tilt of 0 dB; 20 dB less above 11 kHz gives about -20 dB."""
     from restoration.audio import save_audio
 
     corpus_tilt = load_script("corpus_tilt")
@@ -534,7 +537,7 @@ def test_corpus_tilt_ranks_a_brighter_package_above_a_darker_one(tmp_path):
 
 
 def test_air_preference_scores_each_setting_and_refuses_a_bad_one(tmp_path, tiny_ckpt, music, capsys):
-    """scripts/air_preference.py: one surrogate score per clip and air setting, in range, and different
+    """research/air_preference.py: one surrogate score per clip and air setting, in range, and different
     settings score differently (the band's level reaches the score); an air outside [-1, 1] is refused."""
     air_preference = load_script("air_preference")
     small_corpus(tmp_path / "corpus", music, "train", [
@@ -612,3 +615,35 @@ def test_device_check_runs_every_neural_method_and_a_training_run_on_the_cpu(tmp
     capsys.readouterr()
     assert device_check.main(["--device", "cpu", "--train-steps", "5"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def pink_noise(sr, seconds, seed=0):
+    """Noise with a 1/f power spectrum, float32 ``(1, samples)`` at 0.1 RMS."""
+    n = int(sr * seconds)
+    spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
+    spectrum[1:] /= np.sqrt(np.fft.rfftfreq(n, 1.0 / sr)[1:])
+    y = np.fft.irfft(spectrum, n)
+    return (0.1 * y / np.std(y)).astype(np.float32)[None]
+
+
+@pytest.mark.parametrize("cutoff", [12000.0, 14000.0])
+def test_new_band_reaches_nyquist_without_a_notch_or_a_ridge(cutoff):
+    """Pink noise cut at ``cutoff`` through the shipped U-Net: in 500 Hz bands from 1 kHz above the cutoff to
+    Nyquist, no band lies more than 5 dB off the mean of its neighbours 1 kHz away (a notch or a lone band),
+    above 19 kHz the band only fades, and the top (23-23.5 kHz) is still there (within 45 dB of the band
+    just above the cutoff). Version 6's own band failed all three (a -18 dB notch at 20 kHz, a lone band
+    at 20.5-21.5 kHz, nothing above 22 kHz)."""
+    from restoration.dsp.cutoff import long_term_spectrum
+
+    y = lowpass(pink_noise(32000, 4.0), 32000, cutoff)
+    out, rate = pipeline.restore(y, 32000, "unet")
+    freqs, power = long_term_spectrum(out, rate)
+    starts = np.arange(cutoff + 1000.0, 23500.0, 500.0)
+    level = np.array([10 * np.log10(np.mean(power[(freqs >= f) & (freqs < f + 500.0)])) for f in starts])
+    curvature = level[2:-2] - 0.5 * (level[:-4] + level[4:])
+    assert np.max(np.abs(curvature)) < 5.0, dict(zip(starts[2:-2], np.round(curvature, 1)))
+    top = level[starts >= 19000.0]
+    assert np.all(np.diff(top) < 2.0), np.round(top, 1)
+    assert level[-1] > level[0] - 45.0
+    plain, _ = pipeline.restore(y, 32000, "unet", {"top": False})  # the model's band alone ends near 22 kHz
+    assert band_energy(out, 48000, 22500, 24000) > 100 * band_energy(plain, 48000, 22500, 24000)

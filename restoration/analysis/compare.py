@@ -20,13 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..audio import check_signal
-from ..dsp.cutoff import estimate_cutoff
+from ..dsp.cutoff import VISIBLE, cutoff_of_spectrum, long_term_spectrum
 from ..dsp.stft import stft
 from . import metrics as m
 from .loudness import integrated_loudness
 
 #: Keys of :func:`core_metrics`, cheapest first (the slow :func:`detail_metrics` adds ``hpss_ratio_db``).
-CORE_KEYS = ("cutoff_hz", "rolloff99_hz", "hf_ratio", "hf6k_dbfs", "lufs", "peak_dbfs", "rms_dbfs", "crest_db",
+CORE_KEYS = ("bandwidth_hz", "cutoff_hz", "rolloff99_hz", "hf_ratio", "hf6k_dbfs", "lufs", "peak_dbfs", "rms_dbfs", "crest_db",
              "noise_floor_dbfs", "quiet_fraction", "rolloff85_hz", "centroid_hz", "flatness", "zcr")
 
 
@@ -99,8 +99,10 @@ def signal_metrics(y: np.ndarray, sr: int) -> dict[str, float]:
     mean_square = float(np.mean(np.square(y, dtype=np.float64)))
     peak = float(np.max(np.abs(y)))
     floor, quiet = m.noise_floor_dbfs(y, sr)
+    freqs, power = long_term_spectrum(y, sr)
     return {
-        "cutoff_hz": float(estimate_cutoff(y, sr)),
+        "bandwidth_hz": cutoff_of_spectrum(freqs, power, sr=sr, **VISIBLE),
+        "cutoff_hz": cutoff_of_spectrum(freqs, power, sr=sr),
         "lufs": integrated_loudness(y, sr),
         "peak_dbfs": 20.0 * math.log10(peak),
         "rms_dbfs": m._db(mean_square),

@@ -161,6 +161,14 @@ def cutoff_frequency(y: np.ndarray, sr: int) -> float:
     return float(estimate_cutoff(check_signal(y, sr), sr))
 
 
+def visible_bandwidth(y: np.ndarray, sr: int) -> float:
+    """Bandwidth as the spectrogram shows it, Hz: :func:`restoration.dsp.cutoff.visible_bandwidth`
+    (a band within 30 dB of the level just below it counts; ``sr / 2``: it reaches Nyquist)."""
+    from ..dsp.cutoff import visible_bandwidth as bandwidth
+
+    return float(bandwidth(check_signal(y, sr), sr))
+
+
 def hf_energy_ratio(y: np.ndarray, sr: int) -> float:
     """Fraction of the energy above 16 kHz, in [0, 1]: band mean square over total mean square.
 
@@ -237,7 +245,7 @@ def no_reference_metrics(y: np.ndarray, sr: int) -> dict[str, float]:
     """All single-signal metrics of ``y`` ``(channels, samples)`` at ``sr``; see each function.
 
     Keys: ``rolloff85_hz``, ``rolloff99_hz``, ``centroid_hz``, ``flatness``, ``rms_dbfs``,
-    ``crest_db``, ``zcr``, ``cutoff_hz``, ``hf_ratio``, ``hf6k_dbfs``, ``hpss_ratio_db``,
+    ``crest_db``, ``zcr``, ``cutoff_hz``, ``bandwidth_hz``, ``hf_ratio``, ``hf6k_dbfs``, ``hpss_ratio_db``,
     ``lufs``, ``noise_floor_dbfs``, ``quiet_fraction``.
     """
     y = check_signal(y, sr)
@@ -254,6 +262,7 @@ def no_reference_metrics(y: np.ndarray, sr: int) -> dict[str, float]:
         "crest_db": crest_factor_db(y, sr),
         "zcr": zero_crossing_rate(y, sr),
         "cutoff_hz": cutoff_frequency(y, sr),
+        "bandwidth_hz": visible_bandwidth(y, sr),
         "hf_ratio": _hf_ratio(power, sr, n),
         "hf6k_dbfs": _band_level(power, sr, n, MID_HZ),
         "hpss_ratio_db": _hpss_ratio(np.sqrt(power)),

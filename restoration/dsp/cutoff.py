@@ -30,11 +30,19 @@ HOP = 2048
 SMOOTH_HZ = 125.0
 FLOOR_DB = 120.0
 DROP_DB = 15.0
+#: The drop that ends the *visible* bandwidth (:func:`visible_bandwidth`), dB.
+VISIBLE_DROP_DB = 30.0
+#: ... and how far below the level just under that drop its edge lies, dB.
+VISIBLE_EDGE_DB = 12.0
 EDGE_DB = 6.0
 LOWEST_HZ = 2000.0
 MIN_WINDOW_HZ = 500.0
 #: Frames per block when accumulating the long-term spectrum (bounds memory on long signals).
 _BLOCK = 256
+
+
+#: Keywords of :func:`cutoff_of_spectrum` for the visible bandwidth.
+VISIBLE = {"drop_db": VISIBLE_DROP_DB, "edge_db": VISIBLE_EDGE_DB}
 
 
 def long_term_spectrum(y: np.ndarray, sr: int, *, n_fft: int = N_FFT, hop: int = HOP) -> tuple[np.ndarray, np.ndarray]:
@@ -70,7 +78,25 @@ def estimate_cutoff(y: np.ndarray, sr: int) -> float:
     See the module docstring for the exact definition. Returns a value in ``[2000, sr / 2]``;
     ``sr / 2`` means no cutoff (the spectrum reaches Nyquist, or the signal is silent).
     """
-    freqs, power = long_term_spectrum(y, sr)
+    return cutoff_of_spectrum(*long_term_spectrum(y, sr), sr=sr)
+
+
+def visible_bandwidth(y: np.ndarray, sr: int) -> float:
+    """Bandwidth of ``y`` ``(..., samples)`` as its spectrogram shows it, in Hz.
+
+    The module's definition with a drop of :data:`VISIBLE_DROP_DB` (30 dB) instead of 15 and an edge
+    :data:`VISIBLE_EDGE_DB` (12 dB) instead of 6 below the level under the drop: a band counts when it
+    comes within 30 dB of the level just below it, so a faint added band (a person sees almost nothing
+    there) does not widen it, while a codec's cutoff and a band that stops short of Nyquist still end it.
+    ``sr / 2`` when the spectrum reaches Nyquist or the signal is silent.
+    """
+    return cutoff_of_spectrum(*long_term_spectrum(y, sr), sr=sr, **VISIBLE)
+
+
+def cutoff_of_spectrum(freqs: np.ndarray, power: np.ndarray, *, sr: int, drop_db: float = DROP_DB,
+                       edge_db: float = EDGE_DB) -> float:
+    """The cutoff (module docstring) of a long-term spectrum ``(freqs in Hz, power)`` with a drop of
+    ``drop_db`` and an edge ``edge_db`` below the level under it."""
     nyquist = sr / 2.0
     if not np.any(power > 0):
         return nyquist
@@ -84,13 +110,13 @@ def estimate_cutoff(y: np.ndarray, sr: int) -> float:
     hi = np.maximum(hi, lo + 1)
     # the median of a window is at most its maximum: only bins that pass with the maximum can pass
     window_max = np.maximum.reduceat(np.append(level, -np.inf), np.ravel(np.column_stack([lo, hi])))[::2]
-    candidates = np.flatnonzero((freqs >= LOWEST_HZ) & (above < window_max - DROP_DB))
+    candidates = np.flatnonzero((freqs >= LOWEST_HZ) & (above < window_max - drop_db))
     best = None  # (depth in dB, first bin of its run, level just below that bin)
     run = None
     for k in candidates:
         below = float(np.median(level[lo[k]:hi[k]]))
         depth = below - float(above[k])
-        if depth <= DROP_DB:
+        if depth <= drop_db:
             continue
         if run is None or freqs[k] - freqs[run[2]] > MIN_WINDOW_HZ:  # a new run of drops
             run = [depth, k, k, below]
@@ -99,7 +125,7 @@ def estimate_cutoff(y: np.ndarray, sr: int) -> float:
             best = (run[0], run[1], run[3])
     if best is None:
         return nyquist
-    return _edge(freqs, level, best[1], best[2] - EDGE_DB)
+    return _edge(freqs, level, best[1], best[2] - edge_db)
 
 
 def _edge(freqs: np.ndarray, level: np.ndarray, drop: int, threshold: float) -> float:

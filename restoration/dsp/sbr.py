@@ -64,10 +64,37 @@ def sbr(y: np.ndarray, sr: int, *, cutoff_hz: float = 0.0, decay_db_per_khz: flo
     return out.reshape(*y.shape[:-1], out.shape[-1])
 
 
+def continue_top(y: np.ndarray, *, start_hz: float, decay_db_per_khz: float = 1.5, taper_from_hz: float = 24000.0,
+                 taper_db: float = 0.0, progress=None, chunk: int = CHUNK) -> np.ndarray:
+    """Replace the band of ``y`` ``(..., samples)`` at 48 kHz above ``start_hz`` by its continuation.
+
+    The band from ``start_hz`` to Nyquist is rebuilt as :func:`sbr` builds a new band (coherent copies
+    of the octave below, shaped by the envelope extrapolated from it, minus ``decay_db_per_khz`` per kHz),
+    cross-faded over :data:`CROSSOVER_HZ` with what was there, and faded by a further ``taper_db`` dB
+    (a raised cosine in dB) from ``taper_from_hz`` to Nyquist. Below ``start_hz`` the signal is
+    unchanged. Used on the U-Net's output, whose trained band ends near 20 kHz (its corpus is mostly
+    44.1 kHz music), so that the new band reaches Nyquist without a notch or a lone band.
+    Returns float32 ``(..., samples)``.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    flat = y.reshape(-1, y.shape[-1])
+    plan = _Plan(start_hz, decay_db_per_khz, 0.0, taper_from_hz=taper_from_hz, taper_db=taper_db)
+
+    def replace_top(segment: np.ndarray) -> np.ndarray:
+        spec = stft(segment, n_fft=N_FFT, hop=HOP)
+        delta = plan.high_band(spec)
+        delta[..., plan.target, :] -= spec[..., plan.target, :] * plan.fade_out
+        return segment + istft(delta, length=segment.shape[-1], n_fft=N_FFT, hop=HOP)
+
+    out = padded(replace_top, flat, chunk=max(HOP, chunk // HOP * HOP), context=2 * N_FFT, progress=progress)
+    return out.reshape(y.shape)
+
+
 class _Plan:
     """Bin layout of the replication for one cutoff: source bins, target bins, fixed gains."""
 
-    def __init__(self, cutoff: float, decay_db_per_khz: float, level_db: float):
+    def __init__(self, cutoff: float, decay_db_per_khz: float, level_db: float, *, taper_from_hz: float = OUTPUT_SR / 2,
+                 taper_db: float = 0.0):
         freqs = bin_frequencies(OUTPUT_SR, N_FFT)
         self.start = int(np.ceil(cutoff / freqs[1]))
         width = max(4, (self.start - self.start // 2) // 4 * 4)  # about an octave, in multiples of 4 bins
@@ -79,7 +106,11 @@ class _Plan:
         self.target_x = octaves[self.target][:, None]
         ramp = np.clip((freqs[self.target] - cutoff) / CROSSOVER_HZ, 0.0, 1.0)
         fixed_db = level_db - decay_db_per_khz * (freqs[self.target] - cutoff) / 1000.0
+        taper = np.clip((freqs[self.target] - taper_from_hz) / max(OUTPUT_SR / 2 - taper_from_hz, 1.0), 0.0, 1.0)
+        fixed_db -= taper_db * 0.5 * (1.0 - np.cos(np.pi * taper))
         self.fixed = (10.0 ** (fixed_db / 20.0) * np.sin(0.5 * np.pi * ramp) ** 2)[:, None].astype(np.float32)
+        #: the share of the old band above the cutoff that a replacement removes (the cross-fade's other half)
+        self.fade_out = (np.sin(0.5 * np.pi * ramp) ** 2)[:, None].astype(np.float32)
         self.smooth_bins = max(1, int(round(SMOOTH_HZ / freqs[1])))
         self.low = max(0, self.fit.start - self.smooth_bins)  # lowest bin the smoothed levels need
 

@@ -26,7 +26,7 @@ from ..errors import BadInputError
 _SHIPPED = {"envelope_prior": True, "keep_below_cutoff": True}
 SIZES = {
     "default": _SHIPPED,
-    "wide": {**_SHIPPED, "channels": (128, 192, 256)},  # twice the width: level with default (docs/unet.md, session 11)
+    "wide": {**_SHIPPED, "channels": (128, 192, 256)},  # twice the width: level with default (docs/research/unet-log.md, session 11)
     "small": {"channels": (48, 64, 96)},
     "tiny": {"channels": (16, 24), "shifts": (64, 128, 192, 256)},
 }

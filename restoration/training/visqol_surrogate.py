@@ -16,7 +16,7 @@ on it directly:
 
 The whole crop is one patch (ViSQOL cuts 30-frame patches and realigns them; training pairs are
 aligned). Bands that reach above a target's own bandwidth are taken as perfect (similarity 1):
-a lossy source's low-pass teaches nothing there. ``scripts/visqol_surrogate_check.py`` compares
+a lossy source's low-pass teaches nothing there. ``research/visqol_surrogate_check.py`` compares
 the surrogate with ViSQOL on real clips.
 """
 

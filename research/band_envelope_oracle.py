@@ -1,6 +1,6 @@
 """Where the U-Net's headroom is: its output with one region rescaled to the clean clip, or replaced by it.
 
-    python scripts/band_envelope_oracle.py --data data/corpus --cache data/unet_pairs_v2 \
+    python research/band_envelope_oracle.py --data data/corpus --cache data/unet_pairs_v2 \
         [--checkpoint restoration/data/unet] [--split real] [--clips 43] [--region above] [--report bench-out/oracle.json]
 
 For each held-out pair (degraded as in ``train --evaluate``), the U-Net's output ``Y`` and the clean

@@ -1,12 +1,12 @@
 """How bright each package of the corpus is above 12 kHz: the training mix's prior for the new band.
 
-    python scripts/corpus_tilt.py [--data data/corpus]
+    python research/corpus_tilt.py [--data data/corpus]
 
 For every clip of ``train/``, ``real/`` and ``unseen/`` (from the corpus manifest), the level of
 12-16 kHz against 6-10 kHz (dB, Welch long-term spectrum of the channel mean, 4096 points). Prints
 per split and source package the number of clips, the median and the interquartile range, and the
 median measured bandwidth. The U-Net's new band is, clip by clip, mostly the training mix's
-average (docs/unet.md, "the training mix"), so a set darker than the mix scores worse.
+average (docs/research/unet-log.md, "the training mix"), so a set darker than the mix scores worse.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ the file with ``restoration.load_audio`` and runs the method. Peak memory is the
 high-water mark ``VmHWM`` (the ``ru_maxrss`` of that process alone: Linux's ``ru_maxrss`` of a
 spawned child also counts the parent's memory before ``exec``).
 
-    nice -n 10 python scripts/measure_dsp.py [--seconds 60] [--long-minutes 10] [--repeats 3]
+    nice -n 10 python research/measure_dsp.py [--seconds 60] [--long-minutes 10] [--repeats 3]
 """
 
 from __future__ import annotations

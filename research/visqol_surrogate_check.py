@@ -1,6 +1,6 @@
 """How closely the training loss's ViSQOL surrogate follows ViSQOL on real clips.
 
-    python scripts/visqol_surrogate_check.py REFERENCE.wav [ESTIMATE.wav ...]
+    python research/visqol_surrogate_check.py REFERENCE.wav [ESTIMATE.wav ...]
 
 With only a reference, the estimates are made from it: 6 kHz / 11 kHz / 14 kHz low-passes, added
 hiss, and a brightened copy. Prints, per estimate, ViSQOL's MOS and the surrogate's, the median

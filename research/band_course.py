@@ -1,6 +1,6 @@
 """How well a method follows the time course of the band above the cutoff, and what could predict it.
 
-    python scripts/band_course.py --data data/corpus --cache data/unet_pairs_v2 \
+    python research/band_course.py --data data/corpus --cache data/unet_pairs_v2 \
         [--methods sbr,unet] [--split real] [--clips 43] [--report bench-out/course.json]
 
 For each held-out pair (degraded as in ``train --evaluate``), the level (dB) of two bands above the

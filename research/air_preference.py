@@ -1,6 +1,6 @@
 """Which level of the new band ViSQOL prefers: the U-Net at several ``air`` settings, on one set of clips.
 
-    python scripts/air_preference.py [--split real|unseen|train] [--clips 43] [--airs=-0.25,0,0.25] \
+    python research/air_preference.py [--split real|unseen|train] [--clips 43] [--airs=-0.25,0,0.25] \
         [--surrogate-only] [--checkpoint DIR] [--data data/corpus] [--cache data/unet_pairs_v2] \
         [--packages a,b] [--report bench-out/air.json]
 
