@@ -84,26 +84,26 @@ def bt_mle_exists(wins: np.ndarray) -> bool:
 def bradley_terry(wins: np.ndarray, *, prior: float = 0.0, tol: float = 1e-10, max_iter: int = 100_000) -> np.ndarray:
     """Bradley-Terry strengths ``p`` (summing to 1) with ``P(i beats j) = p_i / (p_i + p_j)``.
 
-    ``wins[i, j]`` is how often ``i`` was preferred to ``j`` (ties already split as 0.5 each way).
+    ``wins[..., i, j]`` is how often ``i`` was preferred to ``j`` (ties already split as 0.5 each way);
+    leading axes are independent win matrices (e.g. bootstrap replicates), fitted together.
     Hunter's MM update ``p_i <- W_i / sum_j n_ij / (p_i + p_j)`` is iterated to a relative change
     below ``tol``. ``prior`` adds that many virtual wins each way to every compared pair, which
     keeps the strengths finite when the MLE does not exist (see :func:`bt_mle_exists`).
     """
     wins = np.asarray(wins, dtype=np.float64)
-    if wins.ndim != 2 or wins.shape[0] != wins.shape[1]:
+    if wins.ndim < 2 or wins.shape[-1] != wins.shape[-2]:
         raise ValueError(f"win matrix must be square, got shape {wins.shape}")
-    m = wins.shape[0]
-    compared = (wins + wins.T) > 0
-    wins = wins + prior * compared
-    np.fill_diagonal(wins, 0.0)
-    games = wins + wins.T
-    total_wins = wins.sum(axis=1)
-    p = np.full(m, 1.0 / m)
+    m = wins.shape[-1]
+    compared = (wins + np.swapaxes(wins, -1, -2)) > 0
+    wins = (wins + prior * compared) * (1.0 - np.eye(m))
+    games = wins + np.swapaxes(wins, -1, -2)
+    total_wins = wins.sum(axis=-1)
+    p = np.full(wins.shape[:-1], 1.0 / m)
     for _ in range(max_iter):
-        denom = (games / (p[:, None] + p[None, :])).sum(axis=1)
+        denom = (games / (p[..., :, None] + p[..., None, :])).sum(axis=-1)
         new = np.where(denom > 0, total_wins / np.where(denom > 0, denom, 1.0), p)
-        new /= new.sum()
-        if np.max(np.abs(new - p)) <= tol * np.max(new):
+        new /= new.sum(axis=-1, keepdims=True)
+        if np.all(np.abs(new - p) <= tol * np.max(new, axis=-1, keepdims=True)):
             return new
         p = new
     return p
