@@ -1,7 +1,7 @@
 """Restoration studio: generate music with MusicGen, restore it, and compare before and after.
 
 ``python app.py [--host 127.0.0.1] [--port 7860] [--share] [--db PATH] [--models-dir DIR] [--max-duration S]
-[--max-upload-mb MB]`` (admin password: env ``RESTORATION_ADMIN_PASSWORD``)
+[--max-upload-mb MB] [--arena-min-vote-s S ...]`` (admin password: env ``RESTORATION_ADMIN_PASSWORD``)
 
 ``build_ui()`` builds the Gradio app without launching it; ``main()`` parses the flags, launches,
 warms the app up in the background and prints where everything is. The UI lives in ``studio/``;
@@ -20,8 +20,9 @@ import tempfile
 
 import gradio as gr
 
+from restoration.listening.arena import ArenaRules
 from restoration.models.catalog import ModelCatalog
-from studio import STATIC, guard
+from studio import STATIC, arena_tab, guard
 from studio.examples import example_rows
 from studio.listening_tab import build_listening_tab
 from studio.studio_tab import DEFAULT_METHOD, build_studio_tab
@@ -33,11 +34,13 @@ STYLESHEETS = [str(STATIC / "studio.css")]
 
 def build_ui(*, db_path: str | None = None, admin_password: str | None = None,
              workdir: str | os.PathLike | None = None, catalog: ModelCatalog | None = None,
-             limits: guard.Limits | None = None, workbench: Workbench | None = None) -> gr.Blocks:
+             limits: guard.Limits | None = None, workbench: Workbench | None = None,
+             arena_rules: ArenaRules | None = None) -> gr.Blocks:
     """Build the app (nothing is launched, nothing runs). ``db_path`` and ``admin_password`` go to the
     listening test; ``workdir`` holds the files the handlers write (default: a new temporary folder);
     ``catalog`` is what clients may pick (default: the built-in models); ``limits`` bound each request.
-    A ``workbench`` made by the caller brings its own folder, catalog and limits."""
+    A ``workbench`` made by the caller brings its own folder, catalog and limits; ``arena_rules`` are the
+    arena's vote rules (default: :class:`ArenaRules`)."""
     if workbench is None:
         if workdir is None:
             workdir = tempfile.mkdtemp(prefix="restoration-app-")
@@ -49,7 +52,9 @@ def build_ui(*, db_path: str | None = None, admin_password: str | None = None,
         with gr.Tab("Studio"):
             build_studio_tab(workbench)
         with gr.Tab("Listening test"):
-            build_listening_tab(db_path=db_path, admin_password=admin_password)
+            listening = build_listening_tab(db_path=db_path, admin_password=admin_password)
+        with gr.Tab("Arena"):
+            arena_tab.build_arena_tab(listening, rules=arena_rules)
     workbench.blocks = demo
     return demo
 
@@ -93,13 +98,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="password of the listening-test admin tabs; prefer the env RESTORATION_ADMIN_PASSWORD "
                              "(a flag shows in the process list)")
     guard.add_arguments(parser)
+    arena_tab.add_arguments(parser)
     args = parser.parse_args(argv)
     catalog, limits = guard.from_arguments(parser, args)
+    arena_rules = arena_tab.rules_from_arguments(parser, args)
     workdir = tempfile.mkdtemp(prefix="restoration-app-")
     atexit.register(shutil.rmtree, workdir, ignore_errors=True)
     workbench = Workbench(workdir, catalog=catalog, limits=limits)
     start_warm_up(workbench, examples=[row[0] for row in example_rows()], method=DEFAULT_METHOD)
-    demo = build_ui(db_path=args.db, admin_password=args.admin_password, workbench=workbench)
+    demo = build_ui(db_path=args.db, admin_password=args.admin_password, workbench=workbench, arena_rules=arena_rules)
     _, url, share_url = launch(demo, host=args.host, port=args.port, share=args.share, quiet=True, limits=limits)
     print("\n".join(startup_lines(url, share_url=share_url, db_path=args.db, admin_password=args.admin_password)),
           flush=True)

@@ -49,8 +49,9 @@ _OPEN_SHARED_TEST_JS = """() => {
 }"""
 
 
-def build_listening_tab(*, db_path: str | None, admin_password: str | None) -> None:
-    """Add the listening-test components to the current Blocks context (nothing is launched).
+def build_listening_tab(*, db_path: str | None, admin_password: str | None) -> "ListeningHandlers | None":
+    """Add the listening-test components to the current Blocks context (nothing is launched); returns
+    their handlers (the arena shares their store and admin check), or None when the database is unusable.
 
     Prints where the database is, and a warning when it does not survive a restart.
     """
@@ -60,10 +61,12 @@ def build_listening_tab(*, db_path: str | None, admin_password: str | None) -> N
     except RestorationError as exc:  # the page gets no server path; the console gets the whole message
         print(f"Listening tests are unavailable: {exc}", flush=True)
         gr.Markdown(f"**Listening tests are unavailable:** {scrub(str(exc))} (the server's console says more).")
-        return
+        return None
     warning = persistence_warning(store.path)
     print(f"Listening tests: database {store.path}" + (f"\nWARNING: {warning}" if warning else ""), flush=True)
-    add_components(ListeningHandlers(store, admin_password), warning)
+    handlers = ListeningHandlers(store, admin_password)
+    add_components(handlers, warning)
+    return handlers
 
 
 def _user_errors(fn):
@@ -146,13 +149,7 @@ class ListeningHandlers:
 
     def played_from_player(self, report: dict) -> dict:
         """The trial player's play report ``{token, slot, seconds, position}`` (a component server function)."""
-        try:
-            report = report if isinstance(report, dict) else {}
-            return {"played": self.service.played(report.get("token"), str(report.get("slot", "")),
-                                                  float(report.get("seconds") or 0.0),
-                                                  float(report.get("position") or 0.0))}
-        except (RestorationError, TypeError, ValueError) as exc:
-            return {"error": scrub(str(exc))}
+        return player_report(self.service.played, report)
 
     # ------------------------------------------------------------------ creating
 
@@ -211,6 +208,18 @@ class ListeningHandlers:
         return (message, *self.test_choices(None if action == "delete" else test.id), gr.Checkbox(value=False))
 
 
+def player_report(record, report: dict) -> dict:
+    """Pass the trial player's play report ``{token, slot, seconds, position}`` to
+    ``record(token, slot, seconds, position_s)``: ``{"played": ...}``, or ``{"error": line}`` (the
+    player's server functions return errors as data)."""
+    try:
+        report = report if isinstance(report, dict) else {}
+        return {"played": record(report.get("token"), str(report.get("slot", "")), float(report.get("seconds") or 0.0),
+                                 float(report.get("position") or 0.0))}
+    except (RestorationError, TypeError, ValueError) as exc:
+        return {"error": scrub(str(exc))}
+
+
 def share_link(request: gr.Request | None, test_id: str) -> str:
     """The page address (from the request's Referer) with ``?test=<id>``, or just the query."""
     page = (request.headers.get("referer") if request is not None else None) or ""
@@ -258,18 +267,19 @@ def add_components(handlers: ListeningHandlers, warning: str | None = None) -> N
     created.success(handlers.test_choices, None, [listen_test, results_test], queue=False, api_visibility="private")
 
 
-def trial_player(h: ListeningHandlers) -> gr.HTML:
+def trial_player(h, *, elem_id: str = "trial-player", label: str = "Trial", value: dict | None = None) -> gr.HTML:
     """The synchronized trial player: its script and style are ``studio/static/trial_player.js/.css``
     (a UI over the shared engine ``static/sync_player.js``, see :mod:`studio.sync_player`); the script
-    reports plays through the server function ``played``."""
+    reports plays through the server function ``played`` to ``h.played_from_player``. Several may share
+    a page (the arena has one), each under its own ``elem_id``."""
 
     def played(report: dict) -> dict:
         return h.played_from_player(report)
 
-    return gr.HTML(value=None, html_template='<div class="tp"></div>',
+    return gr.HTML(value=value, html_template='<div class="tp"></div>',
                    css_template=static_text("trial_player.css"),
                    js_on_load=static_text("trial_player.js"), head=sync_player_head(),
-                   server_functions=[played], elem_id="trial-player", label="Trial")
+                   server_functions=[played], elem_id=elem_id, label=label)
 
 
 def _listen_tab(h: ListeningHandlers) -> gr.Dropdown:

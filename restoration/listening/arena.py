@@ -443,7 +443,7 @@ class Arena:
             conn.execute("UPDATE arena_matches SET state = 'voted' WHERE token = ?", (match["token"],))
         reveal = {"A": match["condition_a"], "B": match["condition_b"], "vote": outcome}
         said = "a tie" if outcome == "tie" else f"{outcome} ({reveal[outcome]})"
-        heard = f"Thank you: your vote counts. A was **{reveal['A']}**, B was **{reveal['B']}**; you chose {said}."
+        heard = f"Thank you: your vote counts. A was {reveal['A']}, B was {reveal['B']}; you chose {said}."
         try:
             view = self._serve(visitor, match["peer"]) if self.is_open() else None
         except BadInputError as exc:  # the vote is stored: say why no next pair comes

@@ -62,10 +62,18 @@ def leaderboard(votes: Sequence[Vote], *, rounds: int = ROUNDS, seed: int = 0, c
     i = np.array([index[v.condition_a] for v in votes])
     j = np.array([index[v.condition_b] for v in votes])
     credit = np.array([{"A": 1.0, "B": 0.0}.get(v.outcome, 0.5) for v in votes])
-    point = scores(_wins(i, j, credit, m)[None])[0]
+    # Votes fall into categories (a, b, credit); a bootstrap round redraws their counts (multinomial),
+    # so the work per round does not grow with the number of votes.
+    kinds, counts = np.unique(np.stack([i, j, 2 * credit], axis=1), axis=0, return_counts=True)
+    basis = np.zeros((len(kinds), m, m))
+    for k, (a, b, twice) in enumerate(kinds):
+        basis[k, int(a), int(b)] += twice / 2
+        basis[k, int(b), int(a)] += 1.0 - twice / 2
+    matrix = (counts @ basis.reshape(len(kinds), -1)).reshape(m, m)
+    point = scores(matrix[None])[0]
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(votes), size=(int(rounds), len(votes)))
-    boot = scores(np.stack([_wins(i[d], j[d], credit[d], m) for d in draws])) if rounds else point[None]
+    draws = rng.multinomial(len(votes), counts / len(votes), size=max(int(rounds), 1))
+    boot = scores((draws @ basis.reshape(len(kinds), -1)).reshape(-1, m, m))
     tail = 100.0 * (1.0 - confidence) / 2.0
     low, high = np.percentile(boot, [tail, 100.0 - tail], axis=0)
     order = sorted(range(m), key=lambda k: (-round(point[k], 6), names[k]))
@@ -81,20 +89,12 @@ def leaderboard(votes: Sequence[Vote], *, rounds: int = ROUNDS, seed: int = 0, c
     board.clips = _clip_rows(votes)
     board.notes.append(f"{len(votes)} vote(s) on {m} system(s); ties count as half a win for each side; "
                        f"{int(confidence * 100)} % intervals from {rounds} bootstrap resamples of the votes.")
-    groups, labels = connected_components((_wins(i, j, np.full(len(i), 0.5), m) > 0).astype(int), directed=False)
+    groups, labels = connected_components((matrix > 0).astype(int), directed=False)
     if groups > 1:
         parts = [", ".join(names[k] for k in range(m) if labels[k] == g) for g in range(groups)]
         board.notes.append("Some systems never met each other, so their scores are not comparable across these "
                            "groups: " + " | ".join(parts))
     return board
-
-
-def _wins(i: np.ndarray, j: np.ndarray, credit: np.ndarray, m: int) -> np.ndarray:
-    """The win matrix ``w[a, b]`` (ties split) of comparisons ``i`` vs ``j`` with ``credit`` to ``i``."""
-    wins = np.zeros((m, m))
-    np.add.at(wins, (i, j), credit)
-    np.add.at(wins, (j, i), 1.0 - credit)
-    return wins
 
 
 def _clip_rows(votes: Sequence[Vote]) -> list[dict]:

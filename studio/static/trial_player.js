@@ -214,16 +214,24 @@ element.addEventListener('change', (e) => {
   if (e.target.classList.contains('tp-loop-on')) setLoop({ on: e.target.checked });
 });
 
-window.restorationTrial = {
+// Several players may share a page (the listening test's and the arena's): each registers under its
+// component's elem_id in window.restorationTrials; window.restorationTrial is the listening test's
+// (or the first one); keys go to the visible player that is ready.
+const api = {
   select, playPause, stop, seek, setLoop, submit, flush, position,
   get current() { return sp.current; }, get playing() { return sp.playing; },
   get listened() { return { ...st.listened }; }, get ready() { return ready(); },
   get clock() { return sp.ctx ? sp.ctx.currentTime : 0; }, get view() { return st.view; },
+  get visible() { return element.offsetParent !== null; },
 };
+const host = element.closest('[id]');
+window.restorationTrials = window.restorationTrials || {};
+window.restorationTrials[host ? host.id : 'trial-player'] = api;
+if (!window.restorationTrial || !host || host.id === 'trial-player') window.restorationTrial = api;
 if (!window.restorationTrialKeys) {
   window.restorationTrialKeys = true;
   document.addEventListener('keydown', (e) => {
-    const player = window.restorationTrial;
+    const player = Object.values(window.restorationTrials).find((p) => p.visible && p.ready);
     const t = e.target;
     const typing = t && (t.isContentEditable || ['TEXTAREA', 'SELECT'].includes(t.tagName)
       || (t.tagName === 'INPUT' && t.type !== 'range' && t.type !== 'checkbox'));
