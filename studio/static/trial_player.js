@@ -224,7 +224,7 @@ const api = {
   get clock() { return sp.ctx ? sp.ctx.currentTime : 0; }, get view() { return st.view; },
   get visible() { return element.offsetParent !== null; },
 };
-const host = element.closest('[id]');
+const host = element.closest('.block[id]');  // the component's container carries its elem_id
 window.restorationTrials = window.restorationTrials || {};
 window.restorationTrials[host ? host.id : 'trial-player'] = api;
 if (!window.restorationTrial || !host || host.id === 'trial-player') window.restorationTrial = api;
