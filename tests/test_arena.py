@@ -274,3 +274,42 @@ def test_votes_survive_a_reopened_database(arena):
     assert len(again.votes()) == 1 and again.is_open()
     with sqlite3.connect(arena.store.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+# ------------------------------------------------------------------------------ the tab's handlers and flags
+
+
+def test_operator_handlers_need_the_admin_password(arena, tmp_path):
+    import gradio as gr
+
+    from restoration.listening import ListeningService
+    from studio.arena_tab import ArenaHandlers
+    from studio.listening_tab import ListeningHandlers
+
+    arena, clock = arena
+    listening = ListeningHandlers(arena.store, "pw", ListeningService(arena.store, tmp_path / "scratch"))
+    handlers = ArenaHandlers(arena, listening)
+    with pytest.raises(gr.Error, match="wrong admin password"):
+        handlers.manage("close", "nope", [], False)
+    assert arena.is_open()
+    assert "**closed**" in handlers.manage("close", "pw", [], False)[0]
+    with pytest.raises(gr.Error, match="really reset"):
+        handlers.manage("reset", "pw", [], False)
+    with pytest.raises(gr.Error, match="no listening test named"):
+        handlers.manage("add", "pw", ["nothing"], False)
+    summary, table, clips, chart, csv_path = handlers.leaderboard()
+    assert "0 vote(s)" in summary and "No votes yet" in summary and table is None and chart is None
+    assert "error" in handlers.played_from_player({"token": "x", "slot": "A", "seconds": 1})
+
+
+@pytest.mark.parametrize("flag", ["--arena-min-vote-s=-1", "--arena-peer-votes-per-min=-5"])
+def test_bad_arena_flags_stop_the_app_with_one_line(flag, capsys):
+    import argparse
+
+    from studio.arena_tab import add_arguments, rules_from_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    with pytest.raises(SystemExit) as stop:
+        rules_from_arguments(parser, parser.parse_args([flag]))
+    assert stop.value.code == 2 and "must be a number >= 0" in capsys.readouterr().err
