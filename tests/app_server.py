@@ -72,6 +72,11 @@ def start_app(tmp_path: str | os.PathLike, *, env: dict[str, str] | None = None,
     raise RuntimeError(f"the app did not start on {url} (exit code {process.returncode}); log:\n{tail}")
 
 
+def pid_of(url: str) -> int:
+    """The process id of the server started for ``url`` (a test may kill it with SIGKILL)."""
+    return _servers[url].pid
+
+
 def stop_app(url: str) -> None:
     """Stop the server started for ``url`` (terminate, then kill after 10 s); unknown URLs are ignored."""
     process = _servers.pop(url, None)

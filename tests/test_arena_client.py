@@ -179,7 +179,7 @@ def test_no_acknowledged_vote_is_lost_on_sigkill(tmp_path):
     deadline = time.monotonic() + 120
     while len(acknowledged) < 20 and time.monotonic() < deadline:
         time.sleep(0.05)
-    os.kill(app_server._servers[url].pid, signal.SIGKILL)
+    os.kill(app_server.pid_of(url), signal.SIGKILL)
     stop.set()
     for t in threads:
         t.join(timeout=60)

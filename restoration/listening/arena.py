@@ -429,8 +429,8 @@ class Arena:
                                      (match["peer"], now - 60.0)).fetchone()[0]
             if from_peer >= rules.peer_votes_per_min:
                 raise BadInputError("too many votes from your network address this minute; please wait a little")
-            total, mine = conn.execute("SELECT COUNT(*), COALESCE(SUM(visitor = ?), 0) FROM arena_votes",
-                                       (visitor,)).fetchone()
+            total = conn.execute("SELECT COUNT(*) FROM arena_votes").fetchone()[0]
+            mine = conn.execute("SELECT COUNT(*) FROM arena_votes WHERE visitor = ?", (visitor,)).fetchone()[0]
             if mine + 1 > max(rules.share_floor, rules.share_fraction * (total + 1)):
                 raise BadInputError("you have cast your share of the votes for now; thank you, come back later")
             conn.execute(
