@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import sys
 import warnings
 from typing import Sequence
@@ -96,16 +97,17 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
     print(f"warning: {str(message).splitlines()[0] if str(message) else category.__name__}", file=sys.stderr)
 
 
-def _log_warnings_as_lines() -> None:
+class _WarningLines(logging.Handler):
     """The library's logged warnings (a plugin method skipped) as ``warning: ...`` lines on stderr."""
-    import logging
 
+    def emit(self, record: logging.LogRecord) -> None:
+        _warning_line(record.getMessage(), UserWarning, "", 0)
+
+
+def _log_warnings_as_lines() -> None:
     logger = logging.getLogger("restoration")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("warning: %(message)s"))
-        handler.setLevel(logging.WARNING)
-        logger.addHandler(handler)
+    if not any(isinstance(h, _WarningLines) for h in logger.handlers):
+        logger.addHandler(_WarningLines(logging.WARNING))
 
 
 def parse_settings(settings: Sequence[str]) -> dict[str, str]:
