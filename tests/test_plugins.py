@@ -295,7 +295,7 @@ def test_app_offers_the_plugin_with_controls_and_restores_with_it(plugin_site, b
         by_id = {props.get("elem_id"): props for props in components if props.get("elem_id")}
         assert ["aexciter", "aexciter"] in by_id["method"]["choices"]  # the Studio's method dropdown
         assert ["aexciter", "aexciter"] in by_id["create-methods"]["choices"]  # listening-test creation
-        assert "Plugin methods installed here: aexciter (restoration-aexciter)." in by_id["models-status"]["value"]
+        assert "Plugin methods installed here: aexciter (restoration-aexciter), fake_ok" in by_id["models-status"]["value"]
         sliders = {p["label"]: p for p in components if p.get("label") in ("amount_db", "drive", "freq_hz")}
         assert {name: (p["minimum"], p["maximum"], p["value"]) for name, p in sliders.items()} == {
             "amount_db": (-30.0, 12.0, 0.0), "drive": (0.1, 10.0, 8.5), "freq_hz": (2000.0, 12000.0, 7500.0)}
