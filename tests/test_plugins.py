@@ -86,6 +86,11 @@ def test_cli_lists_restores_and_chains_the_plugin(plugin_site, clip, tmp_path):
                  "--set freq_hz=7500.0  (float [2000, 12000])"):
         assert flag in listed.stdout
     assert "plugin from" not in listed.stdout.split("aexciter  (")[0]  # built-ins are not marked
+    imported = subprocess.run([sys.executable, "-c", "import sys; from restoration import list_methods; list_methods(); "
+                               "print([m for m in ('torch', 'restoration_aexciter.exciter') if m in sys.modules])"],
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(plugin_site)])})
+    assert imported.stdout == "[]\n", imported.stderr  # listing imports the spec only: no torch, no function
 
     y, sr = load_audio(clip)
     plain = high_band_db(resample(y, sr, 48000), 48000)
