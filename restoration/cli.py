@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import sys
 import warnings
 from typing import Sequence
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     warnings.showwarning = _warning_line
+    _log_warnings_as_lines()
     try:
         if args.command == "methods":
             return _methods()
@@ -93,6 +95,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings (truncated file, rescaled float samples) as one ``warning: ...`` line on stderr."""
     print(f"warning: {str(message).splitlines()[0] if str(message) else category.__name__}", file=sys.stderr)
+
+
+class _WarningLines(logging.Handler):
+    """The library's logged warnings (a plugin method skipped) as ``warning: ...`` lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _warning_line(record.getMessage(), UserWarning, "", 0)
+
+
+def _log_warnings_as_lines() -> None:
+    logger = logging.getLogger("restoration")
+    if not any(isinstance(h, _WarningLines) for h in logger.handlers):
+        logger.addHandler(_WarningLines(logging.WARNING))
 
 
 def parse_settings(settings: Sequence[str]) -> dict[str, str]:
@@ -135,7 +150,8 @@ def _methods() -> int:
 
     for method in list_methods():
         rate = f"{method.output_sr} Hz" if method.output_sr else "input rate"
-        print(f"{method.name}  ({rate}{', neural' if method.neural else ''})\n    {method.description}")
+        origin = f", plugin from {method.source}" if method.source else ""
+        print(f"{method.name}  ({rate}{', neural' if method.neural else ''}{origin})\n    {method.description}")
         for p in method.params:
             bounds = f" {{{', '.join(map(str, p.choices))}}}" if p.choices else (
                 f" [{p.low:g}, {p.high:g}]" if p.low is not None else "")
