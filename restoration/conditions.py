@@ -232,7 +232,8 @@ def extract_zip(archive: str | os.PathLike, folder: str | os.PathLike, *, max_me
                     while chunk := source.read(1 << 20):
                         budget -= len(chunk)
                         if budget < 0:  # the headers lied about the sizes
-                            raise ArchiveTooLargeError(f"{archive.name} extracts to more than {max_bytes // 1024**2} MB")
+                            raise ArchiveTooLargeError(
+                                f"{archive.name} extracts to more than {max_bytes // 1024**2} MB")
                         out.write(chunk)
                 written.append(target)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError):

@@ -127,9 +127,8 @@ def table_lines(rows: list[dict]) -> list[str]:
     cells = [[_cell(column, row.get(column)) for column in columns] for row in rows]
     widths = [max(len(column), *(len(line[k]) for line in cells)) for k, column in enumerate(columns)]
     numeric = [all(isinstance(row.get(column), (int, float)) for row in rows) for column in columns]
-    def line(values):
-        return "  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(values, widths, numeric)).rstrip()
-    return [line(columns)] + [line(values) for values in cells]
+    return ["  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(values, widths, numeric)).rstrip()
+            for values in [columns, *cells]]
 
 
 def _cell(column: str, value) -> str:

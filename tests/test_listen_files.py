@@ -215,8 +215,8 @@ def test_cli_create_from_a_folder_and_a_manifest_then_results(outside, tmp_path)
     test_id = first.split()[2]
 
     manifest = tmp_path / "m.csv"
-    manifest.write_text("clip,condition,path\n" + "".join(f"song,{c},files/song.{c}.{'flac' if c == 'audiosr' else 'wav'}\n"
-                                                           for c in OUTSIDE))
+    rows = [f"song,{c},files/song.{c}.{'flac' if c == 'audiosr' else 'wav'}" for c in OUTSIDE]
+    manifest.write_text("clip,condition,path\n" + "\n".join(rows) + "\n")
     done = cli("create", "--db", db, "--name", "cli mushra", "--protocol", "mushra", "--manifest", manifest,
                "--seconds", "0.5")
     assert done.returncode == 0, done.stderr
@@ -246,6 +246,18 @@ def test_cli_create_from_a_folder_and_a_manifest_then_results(outside, tmp_path)
     with open(out, newline="") as handle:
         answers = list(csv.DictReader(handle))
     assert len(answers) == 12 and {a["preferred"] for a in answers} <= set(OUTSIDE) | {"sbr"}
+
+
+def test_cli_create_from_a_zip(outside, tmp_path):
+    archive = tmp_path / "theirs.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in sorted(outside.iterdir()):
+            zipped.write(path, f"outputs/{path.name}")
+    done = cli("create", "--db", tmp_path / "db.sqlite", "--name", "zip", "--protocol", "abx", "--files", archive)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert "2 clip(s) × 3 condition(s) (apollo, audiosr, input), 2 with a reference; 6 trial(s)" in done.stdout
+    store = ListeningStore(tmp_path / "db.sqlite")
+    assert conditions_by_clip(store, store.find_test("zip").id) == {c: set(OUTSIDE) for c in CLIPS}
 
 
 @pytest.mark.parametrize("args, message", [
@@ -355,3 +367,49 @@ def test_the_create_tab_makes_a_test_of_an_uploaded_zip_with_a_registry_method(s
         client.predict(name="x", methods=[], own_with_methods=False,
                        **{**common, "uploads": [handle_file(str(outside / "song.input.wav"))]})
     assert [t.name for t in store.list_tests()].count("x") == 0
+
+
+def test_create_tab_handlers_check_own_files_and_clean_up(outside, tmp_path, monkeypatch):
+    import tempfile
+
+    import gradio as gr
+
+    from studio.listening_tab import ListeningHandlers
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    store = ListeningStore(tmp_path / "db.sqlite")
+    handlers = ListeningHandlers(store, PASSWORD, ListeningService(store, tmp_path / "scratch"))
+    archive = tmp_path / "theirs.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in sorted(outside.glob("tune.*")):
+            zipped.write(path, path.name)
+        zipped.writestr("tune.audiosr.wav", b"junk")  # after tune.audiosr.flac: a second audiosr, skipped by name
+    junk = tmp_path / "song.wav"  # no condition in its name
+    junk.write_bytes((outside / "song.input.wav").read_bytes())
+    files = [*map(str, sorted(outside.glob("song.*"))), str(junk), str(archive)]
+
+    assert handlers.check_own_files("", "ab", files) == "Enter the admin password above to check these files."
+    with pytest.raises(gr.Error, match="wrong admin password"):
+        handlers.check_own_files("nope", "ab", files)
+    summary = handlers.check_own_files(PASSWORD, "mushra", files)
+    assert summary.startswith("2 clip(s) × 3 condition(s) (apollo, audiosr, input), 2 with a reference; 2 skipped (")
+    assert "song.wav: no condition in the name" in summary
+    assert "a second file of clip tune, condition audiosr" in summary
+    assert summary.endswith("All of them can be used.")
+    broken = tmp_path / "song.audiosr.flac"
+    broken.write_bytes(b"junk")
+    files_broken = [f for f in files if not f.endswith("song.audiosr.flac")] + [str(broken)]
+    assert "**Not usable as they are:** cannot make a test of these files: cannot decode song.audiosr.flac" in \
+        handlers.check_own_files(PASSWORD, "ab", files_broken)
+
+    quiet = lambda *args, **kwargs: None  # noqa: E731 (gr.Progress outside an event)
+    report = handlers.create(PASSWORD, "own ab", "ab", [], [], [], ["passthrough"], "", -23.0, 0.5, False,
+                             files, False, "input", progress=quiet)
+    assert "2 clip(s) × 3 condition(s)" in report and "6 trial(s) per listener" in report
+    test = store.find_test("own ab")
+    assert conditions_by_clip(store, test.id) == {c: set(OUTSIDE) for c in CLIPS}  # passthrough not added
+    with pytest.raises(gr.Error, match="which song, tune lack"):
+        handlers.create(PASSWORD, "x", "ab", [], [], [], ["sbr"], "", -23.0, 0.5, False, files, True, "original",
+                        progress=quiet)
+    assert not list((tmp_path / "tmp").glob("listening-own-*"))  # every extraction folder removed

@@ -3,10 +3,10 @@
 For every clip, every chosen method (or chain) restores the clip; in MUSHRA a clip with a clean
 reference adds the hidden reference and a 3.5 kHz low-pass anchor of it. A clip may also bring
 files made anywhere (``song.audiosr.wav``...) as conditions of their own (:func:`outside_clips`);
-the methods then restore the file of its *source* condition (``song.input.wav`` by default). The versions of a clip
-are brought to one sample rate (the highest among them), one length and one channel count, and
-loudness-matched to the same integrated loudness, then written as 16-bit FLAC into the test's
-media folder, so a restarted app plays exactly what was rendered.
+the methods then restore the file of its *source* condition (``song.input.wav`` by default).
+The versions of a clip are brought to one sample rate (the highest among them), one length and one
+channel count, and loudness-matched to the same integrated loudness, then written as 16-bit FLAC
+into the test's media folder, so a restarted app plays exactly what was rendered.
 """
 
 from __future__ import annotations
@@ -132,8 +132,8 @@ def build_test(store: ListeningStore, *, name: str, protocol: str, clips: Sequen
     to its parameters. Clips with outside files (:func:`outside_clips`) compare those files and the
     methods rendered from their source; every such clip must have the same conditions, and files
     that cannot be used (undecodable, too short or long, another length than the clip's other files)
-    refuse the whole test with one line that lists them. Clips are cut to their first ``max_seconds`` (0 keeps them whole).
-    With ``practice`` every listener first gets one practice trial that is not counted.
+    refuse the whole test with one line that lists them. Clips are cut to their first ``max_seconds``
+    (0 keeps them whole). With ``practice`` every listener first gets one practice trial that is not counted.
     ``progress(done, total)`` counts rendered versions in thousandths. A failure removes the
     half-built test and its files.
     """
