@@ -22,6 +22,7 @@ DELEGATED = {
     "bench": ("restoration.bench", "benchmark every method on clean/degraded pairs"),
     "train": ("restoration.training.train", "train the spectral U-Net"),
     "batch": ("restoration.batch", "restore a folder or manifest of files on Ray, resumably"),
+    "listen": ("restoration.listen", "blind listening tests of your own files: create, results"),
 }
 
 
