@@ -216,9 +216,11 @@ def compare(scores: Scores, a: str, b: str) -> tuple[str, list[dict]]:
         if not pairs:
             continue
         result = paired(np.array([x for x, _ in pairs]), np.array([y for _, y in pairs]))
-        up = REFERENCE_METRICS[key][1] if key in REFERENCE_METRICS else None
-        better, worse = ((result["wins"], result["losses"]) if up else (result["losses"], result["wins"])) \
-            if up is not None else (None, None)
+        better, worse = None, None
+        if key in REFERENCE_METRICS:  # wins count higher scores of a; lower is better for distances
+            higher_is_better = REFERENCE_METRICS[key][1]
+            better, worse = ((result["wins"], result["losses"]) if higher_is_better
+                             else (result["losses"], result["wins"]))
         rows.append({"metric": key, **result, "better": better, "worse": worse})
     return section, rows
 
