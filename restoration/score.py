@@ -15,7 +15,7 @@ silent, shorter than one STFT frame, more than two channels, a length more than
 under :data:`MIN_CONTENT_CORRELATION`). Rate and channel differences are aligned as the benchmark does.
 Files longer than :data:`MAX_SECONDS` are scored on their first :data:`MAX_SECONDS` (so is their
 reference). Exit status: 0 when every file was scored, 1 when some were skipped (the rest is scored and
-reported), 2 when the command is wrong or nothing could be scored.
+reported), 2 when the command is wrong, a report cannot be written, or nothing could be scored.
 """
 
 from __future__ import annotations
@@ -397,6 +397,9 @@ def csv_rows(scores: Scores) -> list[dict]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (f"Files longer than {MAX_SECONDS:g} s are scored on their first {MAX_SECONDS:g} s. Exit status: 0 "
+                     "when every file was scored; 1 when some were skipped (each listed with its reason, the rest "
+                     "scored); 2 for a wrong command, a report that cannot be written, or nothing scorable.")
     parser.add_argument("source", metavar="DIR|MANIFEST.csv",
                         help="folder of <clip>.<condition>.<ext> files (with <clip>.reference.<ext>), "
                              "or a CSV manifest clip,condition,path[,reference]")
@@ -435,21 +438,26 @@ def run(args: argparse.Namespace) -> int:
     print(summary_line(scores))
     print(render_text(blocks), end="")
     if args.markdown:
-        from .files import write_text_atomically
-
         title = [f"Command: `{command_line(args)}`  ", f"Date: {time.strftime('%Y-%m-%d %H:%M')}  ",
                  f"Files: {summary_line(scores)}"]
-        write_text_atomically(args.markdown, render_markdown(blocks, title_lines=title))
-        print(f"wrote {args.markdown}")
+        write_report(args.markdown, render_markdown(blocks, title_lines=title))
     if args.csv:
-        from .files import write_text_atomically
-
-        write_text_atomically(args.csv, csv_text(csv_rows(scores), CSV_COLUMNS))
-        print(f"wrote {args.csv}")
+        write_report(args.csv, csv_text(csv_rows(scores), CSV_COLUMNS))
     if scores.skipped:
         print(f"warning: {len(scores.skipped)} file(s) skipped (listed above); exit status 1", file=sys.stderr)
         return 1
     return 0
+
+
+def write_report(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all; a failure is an :class:`OutputError` (one line, exit 2)."""
+    from .files import write_text_atomically
+
+    try:
+        write_text_atomically(path, text)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {(exc.strerror or str(exc)).lower()}") from None
+    print(f"wrote {path}")
 
 
 def check_output(path: str) -> Path:

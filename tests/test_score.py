@@ -264,6 +264,12 @@ def test_usage_errors_are_one_line_before_any_work(outside, tmp_path, capsys, ex
     assert err.startswith("error: ") and err.count("\n") == 1 and message.replace("{tmp}", str(tmp_path)) in err
 
 
+def test_missing_source_is_one_line(tmp_path):
+    for source, message in ((tmp_path / "nowhere", "error: not a folder: nowhere\n"),
+                            (tmp_path / "none.csv", "error: no such manifest: none.csv\n")):
+        assert run_score(source) == (2, "", message)
+
+
 def test_refuses_to_overwrite_its_manifest(outside, tmp_path):
     manifest = tmp_path / "m.csv"
     manifest.write_text(f"clip,condition,path\nclip0,sbr,{outside / 'clip0.sbr.flac'}\n")
@@ -271,6 +277,21 @@ def test_refuses_to_overwrite_its_manifest(outside, tmp_path):
     code, _, err = run_score(manifest, "--csv", manifest)
     assert code == 2 and err == f"error: refusing to overwrite the input file {manifest}\n"
     assert manifest.read_text() == before
+
+
+def test_a_failed_write_leaves_the_old_report_and_no_partial_file(outside, tmp_path, monkeypatch):
+    import os
+
+    report = tmp_path / "r.md"
+    report.write_text("an older report")
+
+    def full_disk(src, dst):
+        raise OSError(28, "No space left on device", str(dst))
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    code, _, err = run_score(outside, "--no-visqol", "--conditions", "sbr", "--markdown", report)
+    assert code == 2 and err == f"error: cannot write {report}: no space left on device\n"
+    assert report.read_text() == "an older report" and [p.name for p in tmp_path.iterdir()] == ["r.md"]
 
 
 def test_long_files_are_scored_on_their_first_seconds(outside, monkeypatch, tmp_path):
