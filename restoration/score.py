@@ -161,10 +161,8 @@ def score_collection(collection: Collection, *, visqol: bool = True, progress=No
         else:
             try:
                 scores.files.append(score_file(item, reference, visqol=visqol))
-            except RestorationError as exc:
-                scores.skipped.append(Skipped(item.path.name, first_line(exc)))
             except Exception as exc:  # one odd file is reported, not a crashed run
-                scores.skipped.append(Skipped(item.path.name, f"could not be scored: {type(exc).__name__}: {first_line(exc)}"))
+                scores.skipped.append(Skipped(item.path.name, _reason(exc)))
         if progress is not None:
             progress(done, len(collection.files))
     return scores
@@ -173,8 +171,15 @@ def score_collection(collection: Collection, *, visqol: bool = True, progress=No
 def _read_or_reason(path: Path) -> Audio | str:
     try:
         return read(path)
-    except RestorationError as exc:
+    except Exception as exc:
+        return _reason(exc)
+
+
+def _reason(exc: Exception) -> str:
+    """Why a file cannot be scored, one line: a library error's own message, any other error with its type."""
+    if isinstance(exc, RestorationError):
         return first_line(exc)
+    return f"could not be scored: {type(exc).__name__}: {first_line(exc)}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -433,7 +438,8 @@ def run(args: argparse.Namespace) -> int:
     if not scores.files:
         _print_skipped(scores.skipped)
         raise BadInputError(f"no file could be scored ({len(scores.skipped)} skipped, listed above)")
-    pairs = [(a, b) for a, b in pairs if a in scores.conditions() and b in scores.conditions()]
+    if not args.compare:  # every pair of the conditions that kept a scored file
+        pairs = chosen_pairs(scores.conditions(), None)
     blocks = build_report(scores, pairs)
     print(summary_line(scores))
     print(render_text(blocks), end="")

@@ -182,8 +182,11 @@ def test_malformed_folder_lists_each_file_once_and_scores_the_rest(outside, tmp_
     (folder / "notes.txt").write_text("not audio")
     (folder / "clip9.sbr.wav").write_bytes((folder / "clip0.sbr.flac").read_bytes())
     (folder / "clip9.reference.wav").write_bytes(b"garbage" * 100)
-    code, out, err = run_score(folder, "--no-visqol")
+    code, out, err = run_score(folder, "--no-visqol", "--compare", "lowpass,sbr", "--compare", "sbr,trimmed")
     assert code == 1
+    assert "sbr vs trimmed, paired on common clips (reference-free metrics)\n" in out
+    assert out.split("sbr vs trimmed")[1].splitlines()[3] == "No clip in common."
+    assert lines_with(out, "LSD dB ↓")[1].split()[3] == "3"  # lowpass vs sbr on the three good clips
     assert err.strip() == "warning: 7 file(s) skipped (listed above); exit status 1"
     skipped = out.split("Skipped (7)")[1].splitlines()[2:]
     reasons = dict(line.strip().split(": ", 1) for line in skipped)
