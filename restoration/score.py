@@ -340,45 +340,48 @@ def _comparison_blocks(scores: Scores, a: str, b: str) -> list[tuple]:
     return [heading, ("table", header, out)]
 
 
+def _text_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(text.ljust(width) for text, width in zip(cells, widths)).rstrip()
+
+    return [line(header), "  ".join("-" * w for w in widths), *map(line, rows)]
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(_markdown_escape(text) for text in cells) + " |"
+
+    return [line(header), "|" + "---|" * len(header), *map(line, rows)]
+
+
+def _markdown_escape(text: str) -> str:
+    """Text shown as written in a Markdown table or list (``|`` splits cells, ``<clip>`` reads as a tag)."""
+    return text.replace("|", "\\|").replace("<", "&lt;")
+
+
+#: How each kind of block becomes lines: for a terminal (aligned columns) and in Markdown.
+TEXT_STYLE = {"heading": lambda text: ["", text, "=" * len(text)], "text": lambda text: ["", text],
+              "list": lambda items: [f"  {item}" for item in items], "table": _text_table}
+MARKDOWN_STYLE = {"heading": lambda text: ["", f"## {text}", ""], "text": lambda text: ["", text],
+                  "list": lambda items: [f"- {_markdown_escape(item)}" for item in items],
+                  "table": _markdown_table}
+
+
+def render(blocks: list[tuple], style: dict) -> list[str]:
+    """The lines of ``blocks`` (see :func:`build_report`) in ``style`` (:data:`TEXT_STYLE`, :data:`MARKDOWN_STYLE`)."""
+    return [line for kind, *content in blocks for line in style[kind](*content)]
+
+
 def render_text(blocks: list[tuple]) -> str:
     """The report for a terminal: aligned columns."""
-    lines: list[str] = []
-    for block in blocks:
-        kind = block[0]
-        if kind == "heading":
-            lines += ["", block[1], "=" * len(block[1])]
-        elif kind == "text":
-            lines += ["", block[1]]
-        elif kind == "list":
-            lines += [f"  {item}" for item in block[1]]
-        else:
-            header, rows = block[1], block[2]
-            widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-            lines += ["  ".join(t.ljust(w) for t, w in zip(r, widths)).rstrip() for r in (header, *rows)]
-            lines.insert(len(lines) - len(rows), "  ".join("-" * w for w in widths))
-    return "\n".join(lines).lstrip("\n") + "\n"
+    return "\n".join(render(blocks, TEXT_STYLE)).lstrip("\n") + "\n"
 
 
 def render_markdown(blocks: list[tuple], *, title_lines: list[str]) -> str:
     """The report as Markdown, under ``title_lines`` (command, date, source)."""
-    lines = ["# Scores", "", *title_lines]
-    for block in blocks:
-        kind = block[0]
-        if kind == "heading":
-            lines += ["", f"## {block[1]}", ""]
-        elif kind == "text":
-            lines += ["", block[1]]
-        elif kind == "list":
-            lines += [f"- {_escape(item)}" for item in block[1]]
-        else:
-            header, rows = block[1], block[2]
-            lines += ["| " + " | ".join(map(_escape, header)) + " |", "|" + "---|" * len(header)]
-            lines += ["| " + " | ".join(map(_escape, r)) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def _escape(text: str) -> str:
-    return text.replace("|", "\\|")
+    return "\n".join(["# Scores", "", *title_lines, *render(blocks, MARKDOWN_STYLE)]) + "\n"
 
 
 #: Columns of ``--csv``: one row per scored file.

@@ -182,8 +182,12 @@ def test_malformed_folder_lists_each_file_once_and_scores_the_rest(outside, tmp_
     (folder / "notes.txt").write_text("not audio")
     (folder / "clip9.sbr.wav").write_bytes((folder / "clip0.sbr.flac").read_bytes())
     (folder / "clip9.reference.wav").write_bytes(b"garbage" * 100)
-    code, out, err = run_score(folder, "--no-visqol", "--compare", "lowpass,sbr", "--compare", "sbr,trimmed")
+    code, out, err = run_score(folder, "--no-visqol", "--compare", "lowpass,sbr", "--compare", "sbr,trimmed",
+                               "--markdown", tmp_path / "bad.md")
     assert code == 1
+    md = (tmp_path / "bad.md").read_text()
+    assert "## Skipped (7)\n\n- " in md and "\n- clip0.broken.wav: cannot decode" in md
+    assert "- loose.wav: no condition in the name: use &lt;clip>.&lt;condition>.wav (or a manifest)\n" in md
     assert "sbr vs trimmed, paired on common clips (reference-free metrics)\n" in out
     assert out.split("sbr vs trimmed")[1].splitlines()[3] == "No clip in common."
     assert lines_with(out, "LSD dB ↓")[1].split()[3] == "3"  # lowpass vs sbr on the three good clips
