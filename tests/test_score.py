@@ -193,6 +193,7 @@ def test_malformed_folder_lists_each_file_once_and_scores_the_rest(outside, tmp_
     assert lines_with(out, "LSD dB ↓")[1].split()[3] == "3"  # lowpass vs sbr on the three good clips
     assert err.strip() == "warning: 7 file(s) skipped (listed above); exit status 1"
     skipped = out.split("Skipped (7)")[1].splitlines()[2:]
+    assert skipped.pop() == f"wrote {tmp_path / 'bad.md'}"
     reasons = dict(line.strip().split(": ", 1) for line in skipped)
     assert len(skipped) == len(reasons) == 7
     assert reasons["clip0.broken.wav"].startswith("cannot decode")
