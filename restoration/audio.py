@@ -39,7 +39,7 @@ class AudioWarning(UserWarning):
 
 
 def load_audio(path: str | os.PathLike, *, sr: int | None = None, mono: bool = False,
-               max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+               max_seconds: float | None = None, first_seconds: float | None = None) -> tuple[np.ndarray, int]:
     """Read WAV, FLAC, OGG/Vorbis, MP3 (anything libsndfile reads).
 
     Returns ``(y, rate)`` with ``y`` float32 of shape ``(channels, samples)``; resampled to ``sr``
@@ -47,6 +47,7 @@ def load_audio(path: str | os.PathLike, *, sr: int | None = None, mono: bool = F
     file by its base name only) for a missing, empty or undecodable file, a sample rate outside
     :data:`MIN_SAMPLE_RATE`..:data:`MAX_SAMPLE_RATE`, more than two channels, or more than
     ``max_seconds`` of audio; all of these are checked on the header, before any sample is read.
+    ``first_seconds`` reads only the file's beginning, at most that long (memory bounded by it).
     A truncated file and float samples beyond full scale (then scaled down to it, never clipped)
     give an :class:`AudioWarning`.
     """
@@ -58,7 +59,8 @@ def load_audio(path: str | os.PathLike, *, sr: int | None = None, mono: bool = F
                             f"{_minutes(max_seconds)}")
     try:
         with quiet_decoder():
-            data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+            frames = -1 if first_seconds is None else max(1, int(round(first_seconds * info.samplerate)))
+            data, rate = sf.read(str(path), frames=frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, MemoryError):
         raise BadInputError(f"cannot decode {path.name}: not decodable audio") from None
     y = np.ascontiguousarray(data.T)

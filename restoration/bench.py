@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
 import os
@@ -224,6 +225,14 @@ def mean_ci(values: list[float]) -> tuple[float, float, float, int]:
     return mean, mean - half, mean + half, int(x.size)
 
 
+def summary_cell(values: list[float], *, min_interval_clips: int = MIN_INTERVAL_CLIPS) -> dict:
+    """``{"mean", "ci_low", "ci_high", "n"}`` of :func:`mean_ci`, the interval NaN under ``min_interval_clips``."""
+    mean, low, high, n = mean_ci(values)
+    if n < min_interval_clips:
+        low = high = math.nan
+    return {"mean": mean, "ci_low": low, "ci_high": high, "n": n}
+
+
 def machine() -> str:
     """CPU model, cores, OS, Python and numpy versions and the load (other work skews the speed table), one line."""
     cpu = platform.processor() or platform.machine()
@@ -249,11 +258,7 @@ def summarize(results: dict) -> list[dict]:
                 for metric, value in values.items():
                     per_metric.setdefault(metric, []).append(value)
             for metric, values in per_metric.items():
-                mean, low, high, n = mean_ci(values)
-                if n < MIN_INTERVAL_CLIPS:
-                    low = high = math.nan
-                rows.append({"method": method, "section": section, "metric": metric, "mean": mean,
-                             "ci_low": low, "ci_high": high, "n": n})
+                rows.append({"method": method, "section": section, "metric": metric, **summary_cell(values)})
         for metric in ("rtf", "first_call_s", "peak_mb"):
             if res.get(metric) is not None:
                 rows.append({"method": method, "section": "speed", "metric": metric, "mean": res[metric],
@@ -261,15 +266,39 @@ def summarize(results: dict) -> list[dict]:
     return rows
 
 
+SUMMARY_COLUMNS = ("method", "section", "metric", "mean", "ci_low", "ci_high", "n")
+
+
+def csv_text(rows: list[dict], columns) -> str:
+    """CSV of ``rows`` (dicts) under ``columns``; floats with 6 significant digits, None empty."""
+    handle = io.StringIO(newline="")
+    writer = csv.DictWriter(handle, fieldnames=list(columns))
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return handle.getvalue()
+
+
 def write_csv(path: Path, rows: list[dict]) -> None:
     with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["method", "section", "metric", "mean", "ci_low", "ci_high", "n"])
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+        handle.write(csv_text(rows, SUMMARY_COLUMNS))
 
 
-def _cell(row: dict | None, digits: int) -> str:
+def metric_title(key: str) -> str:
+    """Column title of a metric: ``"LSD dB ↓"`` (with the better direction) or a reference-free title."""
+    if key in REFERENCE_METRICS:
+        title, up = REFERENCE_METRICS[key]
+        return f"{title} {'↑' if up else '↓'}"
+    return NO_REFERENCE_METRICS[key]
+
+
+def metric_digits(key: str) -> int:
+    """Decimals a metric is shown with in the reports."""
+    return {"hf_env_corr": 3, "flatness": 4, "hf_ratio": 4}.get(key, 1 if key in NO_REFERENCE_METRICS else 2)
+
+
+def cell(row: dict | None, digits: int) -> str:
+    """``"mean [low, high]"`` of a :func:`summary_cell` (the mean alone without an interval; "–" for none)."""
     if row is None or not math.isfinite(row["mean"]):
         return "–"
     if not math.isfinite(row["ci_low"]):
@@ -309,11 +338,11 @@ def render_markdown(results: dict, rows: list[dict]) -> str:
         f"Cells: mean [95 % t-interval] over clips (the mean alone over fewer than {MIN_INTERVAL_CLIPS} clips). Arrows: ↑ higher is better, ↓ lower is better. "
         "LSD >16 kHz compares the band the 32 kHz input lacks (methods that keep 32 kHz score the empty band).", "",
         "## Restoring simulated MusicGen degradation (reference: the clean clip)", "",
-        "| method | " + " | ".join(f"{title} {'↑' if up else '↓'}" for title, up in REFERENCE_METRICS.values()) + " |",
+        "| method | " + " | ".join(map(metric_title, REFERENCE_METRICS)) + " |",
         "|---|" + "---|" * len(REFERENCE_METRICS),
     ]
     for m in ran:
-        lines.append(f"| {m} | " + " | ".join(_cell(index.get((m, "degraded", k)), 3 if k == "hf_env_corr" else 2)
+        lines.append(f"| {m} | " + " | ".join(cell(index.get((m, "degraded", k)), metric_digits(k))
                                             for k in REFERENCE_METRICS) + " |")
     best = []
     for key, (title, up) in REFERENCE_METRICS.items():
@@ -326,13 +355,13 @@ def render_markdown(results: dict, rows: list[dict]) -> str:
               "## Do no harm: ViSQOL(clean, method(clean)) ↑", "",
               "| method | ViSQOL on clean input | LSD dB on clean input ↓ |", "|---|---|---|"]
     for m in ran:
-        lines.append(f"| {m} | {_cell(index.get((m, 'clean_input', 'visqol')), 2)} | {_cell(index.get((m, 'clean_input', 'lsd')), 2)} |")
+        lines.append(f"| {m} | {cell(index.get((m, 'clean_input', 'visqol')), 2)} | {cell(index.get((m, 'clean_input', 'lsd')), 2)} |")
     if results["real_clips"]:
         lines += ["", f"## Real MusicGen clips, no reference ({len(results['real_clips'])} clips: "
                       f"{', '.join(results['real_clips'])})", "",
                   "| method | " + " | ".join(NO_REFERENCE_METRICS.values()) + " |", "|---|" + "---|" * len(NO_REFERENCE_METRICS)]
         for m in ran:
-            lines.append(f"| {m} | " + " | ".join(_cell(index.get((m, "real", k)), 4 if k in ("flatness", "hf_ratio") else 1)
+            lines.append(f"| {m} | " + " | ".join(cell(index.get((m, "real", k)), metric_digits(k))
                                                 for k in NO_REFERENCE_METRICS) + " |")
     lines += ["", "## Speed (each method in a fresh process; input 32 kHz stereo)", "",
               "| method | real-time factor ↓ | first call s | peak memory MB |", "|---|---|---|---|"]

@@ -1,4 +1,4 @@
-"""Command line: ``python -m restoration {methods,restore,analyze,degrade,bench,train,batch}``.
+"""Command line: ``python -m restoration {methods,restore,analyze,degrade,bench,score,train,batch}``.
 
 Every user error is one line on stderr and exit status 2; no traceback, no output file left.
 """
@@ -20,6 +20,7 @@ from .errors import RestorationError
 DELEGATED = {
     "degrade": ("restoration.degrade", "simulate MusicGen-like degradation of clean audio"),
     "bench": ("restoration.bench", "benchmark every method on clean/degraded pairs"),
+    "score": ("restoration.score", "score files made anywhere (<clip>.<condition>.<ext>) per condition, paired"),
     "train": ("restoration.training.train", "train the spectral U-Net"),
     "batch": ("restoration.batch", "restore a folder or manifest of files on Ray, resumably"),
     "listen": ("restoration.listen", "blind listening tests of your own files: create, results"),

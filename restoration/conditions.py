@@ -19,7 +19,7 @@ import csv
 import os
 import re
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -191,11 +191,22 @@ def read_manifest(manifest: str | os.PathLike) -> Collection:
 
 
 def collect(source: str | os.PathLike, *, reference_dir: str | os.PathLike | None = None) -> Collection:
-    """A folder (the naming convention) or a ``.csv`` manifest."""
+    """A folder (the naming convention) or a ``.csv`` manifest; ``reference_dir`` gives the references
+    of the files that have none (``<clip>.<ext>`` or ``<clip>.reference.<ext>`` in it)."""
     source = Path(source)
     if source.suffix.lower() == ".csv" and not source.is_dir():
-        return read_manifest(source)
+        found = read_manifest(source)
+        return found if reference_dir is None else with_reference_folder(found, reference_dir)
     return scan_folder(source, reference_dir=reference_dir)
+
+
+def with_reference_folder(found: Collection, folder: str | os.PathLike) -> Collection:
+    """``found`` with ``folder``'s clean clips as the reference of every file that has none."""
+    lacking = {f.clip for f in found.files if f.reference is None}
+    references = _reference_folder(folder, lacking, {}, found)
+    found.files = [f if f.reference is not None else replace(f, reference=references.get(f.clip))
+                   for f in found.files]
+    return found
 
 
 def name_problem(clip: str, condition: str) -> str | None:
