@@ -84,17 +84,22 @@ def test_every_slot_of_every_listener_has_its_own_file_url_and_bytes(store, serv
     assert len(paths) == 3 * 5  # 4 rated samples + the open reference, three times
     assert len({p.name for p in paths}) == len(paths)  # no two slots, listeners or visits share a name
     assert len({p.parent for p in paths}) == 2  # one scratch folder per listener, and Ann's is reused
-    # The open reference and the hidden reference are the same audio: same samples, different bytes.
+    # The open reference and the hidden reference are the same audio: the same sound (the dither of
+    # each copy moves a sample by at most one 24-bit step), the same size and header, other bytes.
     view = views[1]
     conditions = shown_conditions(store, view.token)
     hidden = next(k for k, c in conditions.items() if c == "reference" and k != "R")
     by_key = {s.key: s.path for s in view.slots}
-    assert np.array_equal(sf.read(by_key["R"], dtype="int16")[0], sf.read(by_key[hidden], dtype="int16")[0])
+    rendered = sf.read(store.stimuli(test_id)[store.presentation(view.token).slots["R"]].path, dtype="int32")[0] >> 8
+    for key in ("R", hidden):
+        assert np.abs((sf.read(by_key[key], dtype="int32")[0] >> 8) - rendered).max() == 1
     assert sha(by_key["R"]) != sha(by_key[hidden])
+    assert len({p.stat().st_size for p in by_key.values()}) == 1
+    assert len({p.read_bytes()[:44] for p in by_key.values()}) == 1
     # The file names say nothing: random, not the rendered file's name, a condition or the test id.
-    rendered = {s.path.name for s in store.stimuli(test_id).values()}
+    rendered_names = {s.path.name for s in store.stimuli(test_id).values()}
     for path in paths:
-        assert path.name not in rendered and test_id not in str(path)
+        assert path.name not in rendered_names and test_id not in str(path)
         assert not any(c in path.name for c in ("passthrough", "reference", "anchor"))
 
 
@@ -179,8 +184,9 @@ def test_answers_need_every_sample_played(store, service, clips):
 
 @pytest.mark.parametrize("slot, seconds, position, message", [
     ("Q", 0.5, 0.0, "no sample 'Q'"),
-    ("A", -1.0, 0.0, "positive duration"),
-    ("A", float("nan"), 0.0, "positive duration"),
+    ("A", -1.0, 0.0, "duration of at least"),
+    ("A", float("nan"), 0.0, "duration of at least"),
+    ("A", 1e-300, 0.0, "duration of at least"),
     ("A", 0.5, -3.0, "position"),
     ("A", 60.0, 0.0, "more play time"),
 ])
@@ -237,15 +243,22 @@ def test_mushra_answer_by_slot_is_stored_by_stimulus(store, service, clips):
 def test_tokens_are_single_use_and_unknown_tokens_are_refused(store, service, clips):
     test_id = make_abx(store, clips)
     view = service.join(test_id, "Ann")
+    again = service.join(test_id, "Ann")  # a reload: the same trial under a second token
     play_all(service, view)
-    service.answer(view.token, "A")
-    again = service.answer(view.token, "B")  # a double click: stored once, the next trial comes back
-    assert again.number == 2 and len(store.answers(test_id)) == 1
+    play_all(service, again)
+    assert service.answer(view.token, "A").number == 2
+    for token in (view.token, again.token):  # the answered token, and the other one of the same trial
+        with pytest.raises(BadInputError, match=r"^this trial is already answered; join the test again") as info:
+            service.answer(token, "B")
+        assert "\n" not in str(info.value)
+    assert len(store.answers(test_id)) == 1 and store.answers(test_id)[0].response == "A"
     with pytest.raises(BadInputError, match="already answered"):
         service.played(view.token, "A", 0.1)
     for token in ("", None, "made-up"):
-        with pytest.raises(BadInputError, match="unknown or expired trial token"):
+        with pytest.raises(BadInputError, match="^unknown or expired trial token; join the test again$"):
             service.answer(token, "A")
+        with pytest.raises(BadInputError, match="^unknown or expired trial token; join the test again$"):
+            service.played(token, "A", 0.1)
 
 
 def test_a_closed_test_refuses_answers_and_a_reopened_one_takes_them(store, service, clips):
