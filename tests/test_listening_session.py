@@ -4,6 +4,7 @@ import hashlib
 import json
 import shutil
 import sqlite3
+import time
 
 import numpy as np
 import pytest
@@ -299,6 +300,7 @@ def test_scratch_files_are_removed_as_the_listener_moves_on(store, service, clip
     view = service.join(test_id, "Ann")
     folder = view.slots[0].path.parent
     assert folder.parent == service.scratch_root and all(s.path.exists() for s in view.slots)
+    assert folder.stat().st_mode & 0o777 == 0o700 and service.scratch_root.stat().st_mode & 0o777 == 0o700
     play_all(service, view)
     following = service.answer(view.token, "A")
     assert not any(s.path.exists() for s in view.slots) and all(s.path.exists() for s in following.slots)
@@ -335,3 +337,61 @@ def test_a_full_listener_session_gives_the_right_results(store, service, clips):
     (row,) = summarize(store, test_id).tables["ABX (one-sided binomial test against guessing)"]
     assert (row["correct"], row["trials"]) == (3, 3)
     assert store.listener_counts(test_id) == (1, 1)
+
+
+# ------------------------------------------------------------------------------ play reports are bounded
+
+
+def stored_bytes(store):
+    """The database file and its write-ahead log, as bytes: what a refused report must not change."""
+    return [p.read_bytes() for p in (store.path, store.path.with_name(store.path.name + "-wal")) if p.exists()]
+
+
+def backdate(store, token, seconds):
+    """Pretend the trial of ``token`` was shown ``seconds`` earlier."""
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("UPDATE presentations SET shown_unix = shown_unix - ? WHERE token = ?", (seconds, token))
+
+
+def test_a_flood_of_play_reports_is_refused_without_writing(store, service, clips, monkeypatch):
+    from restoration.listening import storage
+
+    monkeypatch.setattr(storage, "PLAY_REPORTS_PER_S", 0.0)  # the burst alone, however long the loop takes
+    test_id = make_abx(store, clips)
+    view = service.join(test_id, "Ann")
+    for _ in range(storage.PLAY_REPORTS_BURST):
+        service.played(view.token, "A", 0.01)
+    before = stored_bytes(store)
+    for _ in range(300):
+        with pytest.raises(BadInputError, match="^too many play reports for this trial"):
+            service.played(view.token, "B", 0.01)
+    for slot, seconds in (("A", 1e-300), ("Q", 0.5), ("A", 60.0)):
+        with pytest.raises(BadInputError):
+            service.played(view.token, slot, seconds)
+    assert stored_bytes(store) == before
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM plays").fetchone()[0] == storage.PLAY_REPORTS_BURST
+
+
+def test_play_reports_follow_the_wall_time_and_the_rate(store, service, clips):
+    from restoration.listening.storage import PLAY_REPORTS_BURST, PLAY_REPORTS_PER_S, PLAY_SLACK_S
+
+    view = service.join(make_abx(store, clips), "Ann")
+    backdate(store, view.token, 10.0)
+    # Ten seconds since the trial was shown (plus the slack): that much play time in all, one sample at a time.
+    service.played(view.token, "A", 6.0)
+    service.played(view.token, "B", 10.0 - 6.0 + PLAY_SLACK_S - 0.5)
+    with pytest.raises(BadInputError, match="more play time was reported than has passed"):
+        service.played(view.token, "X", 1.0)
+    # The rate: the burst plus 4 a second since the trial was shown (10 s before the loop: 70 reports,
+    # and 4 more for every second the loop itself takes).
+    start, taken = time.monotonic(), 0
+    view = service.join(store.presentation(view.token).test_id, "Bob")
+    backdate(store, view.token, 10.0)
+    with pytest.raises(BadInputError, match="too many play reports"):
+        while taken < 1000:
+            service.played(view.token, "X", 0.01)
+            taken += 1
+    allowed = PLAY_REPORTS_BURST + PLAY_REPORTS_PER_S * 10.0
+    assert allowed <= taken <= allowed + PLAY_REPORTS_PER_S * (time.monotonic() - start) + 1
+    assert store.played(view.token)["X"] == pytest.approx(0.01 * taken)

@@ -9,9 +9,8 @@ trial as
   every file of the set (shorter sources are padded with silence), so every file has the same size
   in bytes and no per-content metadata (no MD5, tags, comments or chunks that vary);
 * each with its own TPDF dither at the 24-bit LSB (a generator seeded from :mod:`secrets` per
-  copy), so no two copies are bit-identical, while the difference from the stimulus is about
-  -141 dBFS RMS (16- or 24-bit sources; -144 dBFS for float ones) and the loudness is unchanged
-  (see docs/listening.md, "Serving");
+  copy), so no two copies are bit-identical, while the difference from the stimulus is -144.5 dBFS
+  RMS (half a 24-bit step) and the loudness is unchanged (see docs/listening.md, "Serving");
 * under random names (:func:`secrets.token_urlsafe`), all with one modification time, so
   ``Last-Modified`` and ``ETag`` are alike too.
 
@@ -52,7 +51,8 @@ def dither_to_pcm24(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     The dither is triangular over ``(-1, 1)`` LSB (the sum of two independent uniform draws), added
     before rounding; the result is clipped to ``[-2**23, 2**23 - 1]`` and returned as int32 holding
     the 24-bit values. On a signal that is already on the 24-bit grid (16- or 24-bit sources) each
-    sample moves by -1, 0 or +1 LSB with probabilities 1/4, 1/2, 1/4.
+    sample moves by -1, 0 or +1 LSB with probabilities 1/8, 3/4, 1/8; for any source the error
+    has an RMS of half an LSB (-144.5 dBFS) and no correlation with the signal.
     """
     scaled = np.asarray(y, dtype=np.float64) * _FULL_SCALE_24
     noise = rng.random(scaled.shape) - rng.random(scaled.shape)
