@@ -12,7 +12,9 @@ Schema 2 adds what keeps a test blind: a random secret (table ``meta``, created 
 to a client) that seeds every listener's plan; ``presentations``, one row per trial shown to a
 listener with an opaque random token and the stimulus behind each slot; and ``plays``, what the
 listener's player reports it played and for how long. After the file is open, every SQLite error
-reaches callers as :class:`StorageError`.
+reaches callers as :class:`StorageError`. The file is created mode 0600 (SQLite gives its -wal and
+-shm files the same mode) and the media folders 0700; looser ones of earlier releases are tightened
+on opening.
 """
 
 from __future__ import annotations
