@@ -104,11 +104,19 @@ def test_every_slot_of_every_listener_has_its_own_file_url_and_bytes(store, serv
         assert not any(c in path.name for c in ("passthrough", "reference", "anchor"))
 
 
-def test_abx_x_file_differs_from_a_and_b(store, service, clips):
-    view = service.join(make_abx(store, clips, n_clips=1), "Ann")
-    by_key = {s.key: s.path for s in view.slots}
-    assert len({sha(p) for p in by_key.values()}) == 3
-    assert len({p.name for p in by_key.values()}) == 3
+def make_ab(store, clips, **kwargs):
+    return build_test(store, name="ab", protocol="ab", clips=pair_clips(clips[0][:1]), methods=CHAINS[:2], **kwargs)
+
+
+@pytest.mark.parametrize("make", [make_ab, make_abx, make_mushra])
+def test_the_files_of_a_trial_differ_in_their_bytes_only(store, service, clips, make):
+    """A/B, ABX (X beside its source) and MUSHRA (hidden reference and anchor beside the open
+    reference): one size, one header, one modification time, WAV; never the same bytes or name."""
+    view = service.join(make(store, clips), "Ann")
+    paths = [s.path for s in view.slots]
+    assert len({sha(p) for p in paths}) == len({p.name for p in paths}) == len(paths) >= 2
+    assert len({p.stat().st_size for p in paths}) == 1 and len({p.read_bytes()[:44] for p in paths}) == 1
+    assert len({p.stat().st_mtime_ns for p in paths}) == 1 and {p.suffix for p in paths} == {".wav"}
 
 
 def test_the_payload_carries_no_ids_seed_or_conditions(store, service, clips):
