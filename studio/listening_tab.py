@@ -30,6 +30,7 @@ from restoration.listening import (PROTOCOLS, ListeningService, ListeningStore, 
                                    default_db_path, export_csv, outside_clips, pair_clips, persistence_warning,
                                    results_figure, summarize)
 from restoration.listening.render import DEFAULT_LUFS, DEFAULT_SECONDS, DEFAULT_SOURCE, check_outside_files
+from restoration.listening.serve import SERVED_MIME_TYPE
 from studio.guard import ScratchFolder, Throttle, client_id, handled, scrub
 from studio import static_text
 from studio.ab_player import file_data as ab_file_data
@@ -78,8 +79,8 @@ def _user_errors(fn):
 
 
 def file_data(path: Path) -> dict:
-    """A gradio file payload for one FLAC stimulus (its URL goes into the trial player's value)."""
-    return ab_file_data(path, mime_type="audio/flac")
+    """A gradio file payload for one served stimulus copy (its URL goes into the trial player's value)."""
+    return ab_file_data(path, mime_type=SERVED_MIME_TYPE)
 
 
 class ListeningHandlers:

@@ -5,8 +5,9 @@ reference adds the hidden reference and a 3.5 kHz low-pass anchor of it. A clip 
 files made anywhere (``song.audiosr.wav``...) as conditions of their own (:func:`outside_clips`);
 the methods then restore the file of its *source* condition (``song.input.wav`` by default).
 The versions of a clip are brought to one sample rate (the highest among them), one length and one
-channel count, and loudness-matched to the same integrated loudness, then written as 16-bit FLAC
-into the test's media folder, so a restarted app plays exactly what was rendered.
+channel count, and loudness-matched to the same integrated loudness, then written as 24-bit FLAC
+into the test's media folder, so a restarted app plays exactly what was rendered. Listeners never
+get these files: :mod:`.serve` writes a dithered copy of each per listener and slot.
 """
 
 from __future__ import annotations
@@ -173,7 +174,8 @@ def build_test(store: ListeningStore, *, name: str, protocol: str, clips: Sequen
             versions, rate = render_clip(clip, methods, params=params, max_seconds=float(max_seconds),
                                          with_reference=protocol == "mushra", progress=stage)
             for k, (condition, (y, lufs, gain)) in enumerate(level_match(versions, rate, float(target_lufs)).items()):
-                path = save_audio(store.media_dir(test_id) / f"c{index:02d}v{k:02d}.flac", y, rate)
+                path = save_audio(store.media_dir(test_id) / f"c{index:02d}v{k:02d}.flac", y, rate,
+                                  subtype="pcm24")
                 ids[clip.name, condition] = store.add_stimulus(test_id, clip.name, condition, path, rate,
                                                                loudness_lufs=lufs, gain_db=gain)
         store.add_trials(test_id, [(s.clip, [ids[s.clip, c] for c in s.conditions], ids.get((s.clip, REFERENCE)))
