@@ -17,6 +17,7 @@ import argparse
 import csv
 import importlib.util
 import json
+import logging
 import math
 import os
 import re
@@ -32,6 +33,8 @@ from .errors import BadInputError, RestorationError, first_line
 
 #: Tasks queued on each worker, so that a worker never waits for the driver between files.
 TASKS_PER_WORKER = 2
+#: Most workers (``--workers``) one batch starts.
+MAX_WORKERS = 1024
 MANIFEST_SUFFIXES = (".csv", ".jsonl")
 OUTPUT_FORMATS = {"flac": "pcm24", "wav": "pcm24"}  # container -> sample format of the outputs
 #: What a run's outputs depend on; a second run into the same OUT must match it.
@@ -418,6 +421,9 @@ def start_ray(address: str | None = None, **options) -> None:
     if address is None:
         os.environ["PYTHONPATH"] = pythonpath_with_package(saved["PYTHONPATH"])
         os.environ.setdefault("RAY_worker_niceness", "0")
+        # a new local instance enables token authentication (Ray >= 2.52) and says so in a WARNING line
+        # on every run: the choice is right for an instance only this run uses, the line is noise
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     try:
         # "local": always a new instance here, never one that happens to run on this machine
         ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, logging_level="warning",
@@ -498,6 +504,9 @@ def _drive(source: Path, out: Path, settings: Settings, reference: Path | None, 
 
     def record(row: dict) -> None:
         status = row["status"]
+        if status == "error":  # the table lists only outputs that were written
+            row = {**row, "output": ""}
+            log(f"failed: {row['input']}: {row['error']}")
         summary.ok += status == "ok"
         summary.skipped += status == "skipped"
         summary.errors += status == "error"
@@ -588,18 +597,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "default: start Ray on this machine")
     parser.add_argument("--workers", type=int, default=None, help="number of workers (default: one per CPU, "
                                                                   "or per GPU for neural methods)")
+    parser.add_argument("--allow-failures", action="store_true",
+                        help="exit with status 0 even when some files failed (they are error rows of the table)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
+    """The ``batch`` command. Exit status: 0 when every file was restored (or skipped), 1 when some failed
+    (each named with its reason on stderr; 0 with ``--allow-failures``), 2 for bad arguments."""
+    from tqdm import tqdm
+
     from .cli import parse_settings
 
-    if args.workers is not None and args.workers < 1:
-        raise BadInputError("--workers must be at least 1")
+    if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
+        raise BadInputError(f"--workers must be at least 1 and at most {MAX_WORKERS}, got {args.workers}")
     summary = run_batch(args.input, args.output, args.method, parse_settings(args.settings), fmt=args.fmt,
                         metrics=args.metrics, reference_dir=args.reference_dir, visqol=not args.no_visqol,
                         address=args.address, workers=args.workers, progress=not args.quiet,
-                        log=lambda line: print(line, file=sys.stderr))
+                        log=lambda line: tqdm.write(line, file=sys.stderr))
     out = Path(args.output)
     print(f"{summary.line()}; wrote {out / 'results.csv'} and {out / 'results.parquet'}")
-    return 0  # failed files are rows of the table; exit status 2 is for bad arguments
+    return 1 if summary.errors and not args.allow_failures else 0

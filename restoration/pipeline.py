@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .arguments import check_output_file
 from .audio import check_rate, check_signal, load_audio, resample, same_file, save_audio
 from .errors import BadInputError
 from .registry import parse_chain, split_params
@@ -87,7 +88,7 @@ def restore_file(source: str | os.PathLike, target: str | os.PathLike, method: s
                  params: dict[str, Any] | None = None, *, sample_rate: int | None = None,
                  subtype: str = "pcm16", progress: Progress = None) -> RestoreReport:
     """Read ``source``, restore it and write ``target`` atomically (never over ``source``)."""
-    source, target = Path(source), Path(target)
+    source, target = Path(source), check_output_file(target)  # a folder is refused before the work
     if same_file(target, source):
         raise BadInputError(f"refusing to overwrite the input file {target}")
     if sample_rate:
