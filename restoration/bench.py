@@ -101,7 +101,7 @@ def select_clean(folders: list[str], *, per_folder: int, seconds: float) -> list
 
     chosen = []
     for folder in folders:
-        files = sorted(p for p in Path(folder).glob("*") if p.suffix.lower() in AUDIO_SUFFIXES) if Path(folder).is_dir() else []
+        files = audio_files(folder)
         for index in sorted(set(np.linspace(0, len(files) - 1, min(per_folder, len(files))).round().astype(int))):
             y, _ = load_audio(files[index], sr=CLEAN_SR)
             n = min(y.shape[-1], int(round(seconds * CLEAN_SR)))
@@ -117,7 +117,7 @@ def check_clean(folders: list[str], *, named: bool = False) -> None:
     ``named`` (``--clean``), when one is not a folder."""
     missing = [folder for folder in folders if named and not Path(folder).is_dir()]
     if missing:
-        raise BadInputError(f"no such --clean folder: {missing[0]}")
+        raise BadInputError(f"no such --clean folder: {missing[0]}; build the corpus first: {CORPUS_HINT}")
     if not has_audio(folders):
         raise BadInputError(f"no clean clips ({', '.join(AUDIO_SUFFIXES)}) in {', '.join(folders)}; "
                             f"build the corpus first: {CORPUS_HINT}")
@@ -133,7 +133,14 @@ def check_real(folder: str | None) -> None:
 
 def has_audio(folders) -> bool:
     """Whether any of ``folders`` holds an audio file."""
-    return any(p.suffix.lower() in AUDIO_SUFFIXES for f in folders if Path(f).is_dir() for p in Path(f).iterdir())
+    return any(audio_files(folder) for folder in folders)
+
+
+def audio_files(folder: str) -> list[Path]:
+    """The audio files (by suffix) directly in ``folder``, sorted; empty when it is not a folder."""
+    if not Path(folder).is_dir():
+        return []
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
 
 
 def write_builtin_clips(folder: Path, *, count: int, seconds: float) -> Path:
@@ -154,7 +161,7 @@ def select_real(folder: str | None, limit: int | None) -> list[tuple[str, np.nda
     if not folder:
         return []
     check_real(folder)
-    files = sorted(p for p in Path(folder).glob("*") if p.suffix.lower() in AUDIO_SUFFIXES)[:limit]
+    files = audio_files(folder)[:limit]
     return [(p.stem, *load_audio(p)) for p in files]
 
 

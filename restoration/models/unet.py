@@ -103,7 +103,8 @@ class UNetConfig:
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
                 raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
         if not 1 <= len(self.channels) <= MAX_LEVELS or not all(1 <= c <= MAX_CHANNELS for c in self.channels):
-            raise ValueError(f"channels must be 1 to {MAX_LEVELS} widths from 1 to {MAX_CHANNELS}, got {list(self.channels)}")
+            raise ValueError(f"channels must be 1 to {MAX_LEVELS} widths from 1 to {MAX_CHANNELS}, "
+                             f"got {list(self.channels)}")
         if len(self.shifts) > MAX_SHIFTS:
             raise ValueError(f"at most {MAX_SHIFTS} shifts, got {len(self.shifts)}")
         if self.parameter_count() > MAX_PARAMETERS:

@@ -48,13 +48,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from OUT/state.pt")
     parser.add_argument("--size", choices=tuple(SIZES), default="default", help="model size")
     parser.add_argument("--batch-size", type=whole_number(1, 4096), default=8, help="segments per step")
-    parser.add_argument("--segment-s", type=finite_number(0.0, 60.0, low_open=True), default=1.0, help="segment length, seconds")
-    parser.add_argument("--lr", type=finite_number(0.0, 1.0, low_open=True), default=2e-3, help="peak Adam learning rate (cosine decay)")
-    parser.add_argument("--seed", type=whole_number(0, 2**31 - 1), default=0, help="seed of the model, the batches and the degradation")
-    parser.add_argument("--seeds-per-clip", type=whole_number(1, 1000), default=2, help="degradations drawn per training clip")
-    parser.add_argument("--val-clips", type=whole_number(1, 100_000), default=16, help="held-out real recordings used for validation "
+    parser.add_argument("--segment-s", type=finite_number(0.0, 60.0, low_open=True), default=1.0,
+                        help="segment length, seconds")
+    parser.add_argument("--lr", type=finite_number(0.0, 1.0, low_open=True), default=2e-3,
+                        help="peak Adam learning rate (cosine decay)")
+    parser.add_argument("--seed", type=whole_number(0, 2**31 - 1), default=0,
+                        help="seed of the model, the batches and the degradation")
+    parser.add_argument("--seeds-per-clip", type=whole_number(1, 1000), default=2,
+                        help="degradations drawn per training clip")
+    parser.add_argument("--val-clips", type=whole_number(1, 100_000), default=16,
+                        help="held-out real recordings used for validation "
                         "(spread over genres)")
-    parser.add_argument("--visqol-clips", type=whole_number(0, 100_000), default=8, help="validation clips also scored by ViSQOL, which "
+    parser.add_argument("--visqol-clips", type=whole_number(0, 100_000), default=8,
+                        help="validation clips also scored by ViSQOL, which "
                         "then selects the best checkpoint (0: select by LSD above 16 kHz)")
     parser.add_argument("--cutoffs", default=DEFAULT_CUTOFFS, help="low-pass cutoff range of the degradation, Hz "
                         "(LOW,HIGH; empty = the chain's default)")
@@ -64,8 +70,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "head starts at its initial values (with the envelope prior: the sbr rule, copies off)")
     parser.add_argument("--report", default=None, help="with --evaluate: also write the JSON report to this file")
     parser.add_argument("--val-every", type=whole_number(1, 10**9), default=200, help="validate and save every N steps")
-    parser.add_argument("--refresh-every", type=whole_number(1, 10**9), default=400, help="add newly arrived corpus clips every N steps")
-    parser.add_argument("--new-pairs", type=whole_number(0, 10**9), default=0, help="degrade at most this many new clips at the start "
+    parser.add_argument("--refresh-every", type=whole_number(1, 10**9), default=400,
+                        help="add newly arrived corpus clips every N steps")
+    parser.add_argument("--new-pairs", type=whole_number(0, 10**9), default=0,
+                        help="degrade at most this many new clips at the start "
                         "and at each refresh (0: all); the run starts sooner and the data grows as it trains")
     parser.add_argument("--threads", type=whole_number(1, 1024), default=2, help="torch CPU threads")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="training device")
@@ -82,10 +90,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(5 - predicted MOS) in the loss; 0 trains on the spectral terms only")
     parser.add_argument("--adversarial-weight", type=WEIGHT, default=0.0, help="weight of the adversarial term "
                         "(multi-resolution spectrogram discriminator + feature matching); 0: none")
-    parser.add_argument("--ema", type=finite_number(0.0, 1.0, high_open=True), default=0.998, help="decay per step of the moving average of the "
+    parser.add_argument("--ema", type=finite_number(0.0, 1.0, high_open=True), default=0.998,
+                        help="decay per step of the moving average of the "
                         "weights that is validated and saved (0: the raw weights)")
     parser.add_argument("--level-weight", type=WEIGHT, default=0.25, help="weight of the band-level term in the loss")
-    parser.add_argument("--level-quantile", type=finite_number(0.0, 1.0, low_open=True, high_open=True), default=0.5, help="quantile of the band-level term: 0.5 is the "
+    parser.add_argument("--level-quantile", type=finite_number(0.0, 1.0, low_open=True, high_open=True), default=0.5,
+                        help="quantile of the band-level term: 0.5 is the "
                         "plain L1 (the median level); below 0.5 a band too loud costs more than one too quiet, so where "
                         "the level is uncertain the model errs dark")
     parser.add_argument("--hf-weight", type=WEIGHT, default=2.0, help="extra weight of the bins above 11 kHz in the "
