@@ -79,7 +79,7 @@ def probe_audio(path: str | os.PathLike):
     if not path.exists():
         raise BadInputError(f"no such file: {path.name}")
     if path.is_dir():
-        raise BadInputError(f"is a directory, not an audio file: {path.name}")
+        raise BadInputError(f"is a directory, not an audio file: {path.name or path}")
     if path.stat().st_size == 0:
         raise BadInputError(f"empty file: {path.name}")
     if not os.access(path, os.R_OK):

@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import re
+import socket
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -332,8 +333,9 @@ def skipped_row(job: Job, out: Path, settings: Settings, previous: dict[str, dic
     return row
 
 
-def check_run_file(out: Path, settings: Settings) -> None:
-    """Record what the outputs depend on in ``OUT/batch.json``; refuse an OUT made by another method."""
+def check_run_file(out: Path, settings: Settings, *, write: bool = True) -> None:
+    """Record what the outputs depend on in ``OUT/batch.json`` (unless ``write`` is false); refuse an OUT
+    made by another method."""
     record = {k: v for k, v in asdict(settings).items() if k in ("method", "params", "fmt")}
     path = out / RUN_FILE
     if path.is_file():
@@ -345,7 +347,8 @@ def check_run_file(out: Path, settings: Settings) -> None:
             raise BadInputError(f"{out} holds outputs of another run ({_describe(earlier)}); "
                                 f"use another output folder or delete {path.name} to mix them")
         return
-    path.write_text(json.dumps(record, indent=1) + "\n")
+    if write:
+        path.write_text(json.dumps(record, indent=1) + "\n")
 
 
 def _describe(record) -> str:
@@ -392,17 +395,18 @@ def run_batch(source: str | os.PathLike, out: str | os.PathLike, method: str, pa
     settings = Settings(method=method, params=dict(params or {}), fmt=fmt, metrics=metrics, visqol=visqol)
     reference = Path(reference_dir) if reference_dir else None
     neural = validate(source, out, settings, reference)
-    out.mkdir(parents=True, exist_ok=True)
-    check_run_file(out, settings)
-    previous = previous_rows(out)
-    total = count_jobs(source, out)
+    check_run_file(out, settings, write=False)  # another run's OUT is refused before Ray starts
 
     import ray
 
     started_ray = not ray.is_initialized()
     if started_ray:
         start_ray(address)
-    try:
+    try:  # OUT is made once Ray runs: a cluster that cannot be reached leaves no empty folder
+        out.mkdir(parents=True, exist_ok=True)
+        check_run_file(out, settings)
+        previous = previous_rows(out)
+        total = count_jobs(source, out)
         return _drive(source, out, settings, reference, previous, total, neural=neural, workers=workers,
                       progress=progress, log=log)
     finally:
@@ -417,6 +421,8 @@ def start_ray(address: str | None = None, **options) -> None:
     A cluster that cannot be reached is a one-line :class:`BadInputError`."""
     import ray
 
+    if address is not None:
+        check_reachable(address)
     saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "RAY_worker_niceness")}
     if address is None:
         os.environ["PYTHONPATH"] = pythonpath_with_package(saved["PYTHONPATH"])
@@ -437,6 +443,19 @@ def start_ray(address: str | None = None, **options) -> None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def check_reachable(address: str, *, timeout_s: float = 5.0) -> None:
+    """A one-line :class:`BadInputError` when ``address`` (``HOST:PORT`` or ``ray://HOST:PORT``) does not
+    accept a TCP connection within ``timeout_s``; Ray itself would retry for minutes and print a line
+    per attempt. ``auto`` and addresses of another form are left to Ray."""
+    host, sep, port = address.split("://", 1)[-1].rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise BadInputError(f"cannot reach Ray at {address}: {(exc.strerror or str(exc) or 'timed out').lower()}") from None
 
 
 def validate(source: Path, out: Path, settings: Settings, reference: Path | None) -> bool:

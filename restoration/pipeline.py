@@ -32,7 +32,7 @@ def restore(y: np.ndarray, sr: int, method: str, params: dict[str, Any] | None =
     """
     chain = parse_chain(method)
     stage_params = [m.resolve(p) for m, p in zip(chain, split_params(chain, params))]
-    if sample_rate:
+    if sample_rate is not None:  # 0 is refused, not taken for 'the input rate'
         check_rate(sample_rate, what="the output sample rate")
     y = check_signal(y, sr)
     rate = int(sr)
@@ -91,7 +91,7 @@ def restore_file(source: str | os.PathLike, target: str | os.PathLike, method: s
     source, target = Path(source), check_output_file(target)  # a folder is refused before the work
     if same_file(target, source):
         raise BadInputError(f"refusing to overwrite the input file {target}")
-    if sample_rate:
+    if sample_rate is not None:  # 0 is refused, not taken for 'the input rate'
         check_rate(sample_rate, what="the output sample rate")
     y, sr = load_audio(source)
     start = time.perf_counter()

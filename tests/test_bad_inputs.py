@@ -136,6 +136,8 @@ REFUSED_CASES = {
     "degrade to a name ending in /": (["degrade", "in/good.wav", "out/new.wav/"], "output path is a folder"),
     "restore into a missing folder": (["restore", "in/good.wav", "out/no/o.wav", "-m", "passthrough"],
                                       "output folder does not exist: out/no"),
+    "restore --sample-rate 0": (["restore", "in/good.wav", "out/o.wav", "-m", "passthrough", "--sample-rate", "0"],
+                                "output sample rate must be a whole number from 8000 to 384000"),
     "restore misspelt flag": (["restore", "in/good.wav", "out/o.wav", "--methd", "sbr"],
                               "unrecognized option --methd (did you mean --method?)"),
     "checkpoint with absurd channels": (["restore", "in/good.wav", "out/o.wav", "-m", "unet", "--set",

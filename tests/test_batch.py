@@ -221,6 +221,13 @@ def test_missing_ray_is_a_one_line_error(tmp_path, folder, monkeypatch, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_an_unreachable_cluster_is_one_line_at_once():
+    from restoration.batch import start_ray
+
+    with pytest.raises(BadInputError, match="cannot reach Ray at 127.0.0.1:1: connection refused"):
+        start_ray("127.0.0.1:1")  # nothing listens on port 1; Ray itself would retry for minutes
+
+
 def test_root_cause_names_the_innermost_error():
     from restoration.batch import root_cause
 
