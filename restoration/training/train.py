@@ -523,8 +523,11 @@ def evaluate(args: argparse.Namespace) -> int:
     The JSON report has per-method means, the median band-level bias, per-genre means, the same on
     the clean 48 kHz clips (do no harm), and every clip's row; printed, and written to ``--report``.
     """
+    from ..arguments import check_folder, check_output_file
     from ..registry import parse_chain
 
+    if args.report:  # refused before the evaluation, not after it (write_report makes its folder)
+        check_folder(check_output_file(args.report, what="--report").parent, what="--report")
     pairs, clip_genre = evaluation_pairs(args.data, args.val_clips, args.split, cache=args.cache,
                                          codecs=args.codecs, cutoffs=args.cutoffs)
     unet = {"checkpoint": str(Path(args.evaluate).resolve())}
