@@ -107,6 +107,8 @@ REFUSED_CASES = {
     "bench --out is a file": (["bench", "--clean", "in", "--out", "in/good.wav"], "output folder is a file"),
     "bench unknown method": (["bench", "--clean", "in", "--methods", "magic", "--out", "out/bench"],
                              "unknown method"),
+    "bench with an unreadable clip": (["bench", "--clean", "in", "--clips", "3", "--methods", "passthrough", "--out",
+                                       "out/new/bench"], "sample rate of one_hz.wav"),  # made folders removed
     "train --lr nan": (["train", "--lr", "nan"], "argument --lr: must be a finite number, got 'nan'"),
     "train --lr 0": (["train", "--lr", "0"], "argument --lr: must be within (0, 1]"),
     "train --threads 0": (["train", "--threads", "0"], "argument --threads: must be from 1 to 1024, got 0"),
