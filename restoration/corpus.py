@@ -20,7 +20,6 @@ and adds new ones. Renders run one at a time (the machine is shared); run it und
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
