@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from .arguments import check_output_file
 from .errors import BadInputError, OutputError
 
 #: Longest STFT frame any method uses at the input rate; shorter clips are refused.
@@ -80,7 +81,7 @@ def probe_audio(path: str | os.PathLike):
     if not path.exists():
         raise BadInputError(f"no such file: {path.name}")
     if path.is_dir():
-        raise BadInputError(f"is a directory, not an audio file: {path.name}")
+        raise BadInputError(f"is a directory, not an audio file: {path.name or path}")
     if path.stat().st_size == 0:
         raise BadInputError(f"empty file: {path.name}")
     if not os.access(path, os.R_OK):
@@ -178,9 +179,7 @@ def save_audio(
     The file is written to a temporary name beside ``path`` and renamed, so a failure never leaves a half-written file. ``source`` is
     the input file: writing over it is refused.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise OutputError(f"output path is a folder, not a file: {path}")
+    path = check_output_file(path)
     fmt = WRITE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise BadInputError(f"cannot write {path.suffix or 'a file without suffix'}: use .wav, .flac or .mp3")

@@ -6,11 +6,13 @@ Every user error is one line on stderr and exit status 2; no traceback, no outpu
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import json
 import logging
 import sys
 import warnings
+from pathlib import Path
 from typing import Sequence
 
 from .errors import RestorationError
@@ -28,17 +30,51 @@ DELEGATED = {
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors are one line on stderr (exit status 2), without the usage text.
+    """An ArgumentParser whose usage errors are one line on stderr (exit status 2), without the usage text;
+    a misspelt option is named (with the closest known one) rather than reported as a missing required one.
 
     Subcommand parsers inherit the class (``add_subparsers`` uses the parent's type)."""
 
+    def parse_known_args(self, args=None, namespace=None):
+        self.arguments = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str):
+        unknown = self.unknown_option()
+        if unknown and message.startswith("the following arguments are required"):
+            message = unknown
         self.exit(2, f"error: {self.prog.split()[-1] if ' ' in self.prog else self.prog}: {message}"
                      f" (see --help)\n")
 
+    def unknown_option(self) -> str | None:
+        """``unrecognized option --x (did you mean --y?)`` for the first option this parser does not know."""
+        known = self._option_string_actions
+        for token in getattr(self, "arguments", []):
+            if token == "--":
+                break
+            name = token.split("=", 1)[0]
+            if (not token.startswith("-") or token == "-" or self._negative_number_matcher.match(token)
+                    or name in known or (name.startswith("--") and any(o.startswith(name) for o in known))
+                    or (not name.startswith("--") and name[:2] in known)):  # -mVALUE
+                continue
+            close = difflib.get_close_matches(name, [o for o in known if o.startswith("--")], n=1)
+            return f"unrecognized option {name}" + (f" (did you mean {close[0]}?)" if close else "")
+        return None
+
+
+def program_name() -> str:
+    """How the user started the command line: ``python -m restoration`` or the ``restoration`` script."""
+    return "python -m restoration" if Path(sys.argv[0]).name == "__main__.py" else "restoration"
+
+
+def plain(text: str) -> str:
+    """``text`` without reStructuredText's double backquotes (for --help)."""
+    return text.replace("``", "")
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="python -m restoration", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog=program_name(), description="Restore MusicGen audio, measure it, degrade clean "
+                           "audio, benchmark the methods, train the U-Net and restore folders in batch.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("methods", help="list the methods and their parameters")
@@ -162,9 +198,11 @@ def _methods() -> int:
 
 
 def _restore(args: argparse.Namespace) -> int:
+    from .arguments import check_writable
     from .pipeline import restore_file
     from .registry import parse_chain, split_params
 
+    check_writable(args.output)
     settings = parse_settings(args.settings)
     chain = parse_chain(args.method)
     for method, params in zip(chain, split_params(chain, settings)):
@@ -193,5 +231,7 @@ def _analyze(args: argparse.Namespace) -> int:
     else:
         width = max(map(len, values))
         for name, value in values.items():
-            print(f"{name:<{width}}  {value:.4f}" if isinstance(value, float) else f"{name:<{width}}  {value}")
+            shown = (value if not isinstance(value, float) else f"{value:.4f}" if _json_number(value) is not None
+                     else "n/a")  # a metric that does not apply, as the app says it
+            print(f"{name:<{width}}  {shown}")
     return 0

@@ -78,7 +78,7 @@ def load_checkpoint(folder: str | os.PathLike, *, device: str = "cpu"):
     folder = Path(folder)
     try:
         model = SpectralUNet(UNetConfig.from_dict(config["model"]))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise CheckpointError(f"{folder / CONFIG} describes an invalid architecture ({exc})") from None
     try:
         state = load_file(str(folder / WEIGHTS))
