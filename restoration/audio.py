@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from .arguments import check_output_file
 from .errors import BadInputError, OutputError
 
 #: Longest STFT frame any method uses at the input rate; shorter clips are refused.
@@ -39,7 +40,7 @@ class AudioWarning(UserWarning):
 
 
 def load_audio(path: str | os.PathLike, *, sr: int | None = None, mono: bool = False,
-               max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+               max_seconds: float | None = None, first_seconds: float | None = None) -> tuple[np.ndarray, int]:
     """Read WAV, FLAC, OGG/Vorbis, MP3 (anything libsndfile reads).
 
     Returns ``(y, rate)`` with ``y`` float32 of shape ``(channels, samples)``; resampled to ``sr``
@@ -47,6 +48,7 @@ def load_audio(path: str | os.PathLike, *, sr: int | None = None, mono: bool = F
     file by its base name only) for a missing, empty or undecodable file, a sample rate outside
     :data:`MIN_SAMPLE_RATE`..:data:`MAX_SAMPLE_RATE`, more than two channels, or more than
     ``max_seconds`` of audio; all of these are checked on the header, before any sample is read.
+    ``first_seconds`` reads only the file's beginning, at most that long (memory bounded by it).
     A truncated file and float samples beyond full scale (then scaled down to it, never clipped)
     give an :class:`AudioWarning`.
     """
@@ -58,7 +60,8 @@ def load_audio(path: str | os.PathLike, *, sr: int | None = None, mono: bool = F
                             f"{_minutes(max_seconds)}")
     try:
         with quiet_decoder():
-            data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+            frames = -1 if first_seconds is None else max(1, int(round(first_seconds * info.samplerate)))
+            data, rate = sf.read(str(path), frames=frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, MemoryError):
         raise BadInputError(f"cannot decode {path.name}: not decodable audio") from None
     y = np.ascontiguousarray(data.T)
@@ -78,7 +81,7 @@ def probe_audio(path: str | os.PathLike):
     if not path.exists():
         raise BadInputError(f"no such file: {path.name}")
     if path.is_dir():
-        raise BadInputError(f"is a directory, not an audio file: {path.name}")
+        raise BadInputError(f"is a directory, not an audio file: {path.name or path}")
     if path.stat().st_size == 0:
         raise BadInputError(f"empty file: {path.name}")
     if not os.access(path, os.R_OK):
@@ -176,9 +179,7 @@ def save_audio(
     The file is written to a temporary name beside ``path`` and renamed, so a failure never leaves a half-written file. ``source`` is
     the input file: writing over it is refused.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise OutputError(f"output path is a folder, not a file: {path}")
+    path = check_output_file(path)
     fmt = WRITE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise BadInputError(f"cannot write {path.suffix or 'a file without suffix'}: use .wav, .flac or .mp3")

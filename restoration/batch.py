@@ -17,9 +17,11 @@ import argparse
 import csv
 import importlib.util
 import json
+import logging
 import math
 import os
 import re
+import socket
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -32,6 +34,8 @@ from .errors import BadInputError, RestorationError, first_line
 
 #: Tasks queued on each worker, so that a worker never waits for the driver between files.
 TASKS_PER_WORKER = 2
+#: Most workers (``--workers``) one batch starts.
+MAX_WORKERS = 1024
 MANIFEST_SUFFIXES = (".csv", ".jsonl")
 OUTPUT_FORMATS = {"flac": "pcm24", "wav": "pcm24"}  # container -> sample format of the outputs
 #: What a run's outputs depend on; a second run into the same OUT must match it.
@@ -329,8 +333,9 @@ def skipped_row(job: Job, out: Path, settings: Settings, previous: dict[str, dic
     return row
 
 
-def check_run_file(out: Path, settings: Settings) -> None:
-    """Record what the outputs depend on in ``OUT/batch.json``; refuse an OUT made by another method."""
+def check_run_file(out: Path, settings: Settings, *, write: bool = True) -> None:
+    """Record what the outputs depend on in ``OUT/batch.json`` (unless ``write`` is false); refuse an OUT
+    made by another method."""
     record = {k: v for k, v in asdict(settings).items() if k in ("method", "params", "fmt")}
     path = out / RUN_FILE
     if path.is_file():
@@ -342,7 +347,8 @@ def check_run_file(out: Path, settings: Settings) -> None:
             raise BadInputError(f"{out} holds outputs of another run ({_describe(earlier)}); "
                                 f"use another output folder or delete {path.name} to mix them")
         return
-    path.write_text(json.dumps(record, indent=1) + "\n")
+    if write:
+        path.write_text(json.dumps(record, indent=1) + "\n")
 
 
 def _describe(record) -> str:
@@ -389,17 +395,18 @@ def run_batch(source: str | os.PathLike, out: str | os.PathLike, method: str, pa
     settings = Settings(method=method, params=dict(params or {}), fmt=fmt, metrics=metrics, visqol=visqol)
     reference = Path(reference_dir) if reference_dir else None
     neural = validate(source, out, settings, reference)
-    out.mkdir(parents=True, exist_ok=True)
-    check_run_file(out, settings)
-    previous = previous_rows(out)
-    total = count_jobs(source, out)
+    check_run_file(out, settings, write=False)  # another run's OUT is refused before Ray starts
 
     import ray
 
     started_ray = not ray.is_initialized()
     if started_ray:
         start_ray(address)
-    try:
+    try:  # OUT is made once Ray runs: a cluster that cannot be reached leaves no empty folder
+        out.mkdir(parents=True, exist_ok=True)
+        check_run_file(out, settings)
+        previous = previous_rows(out)
+        total = count_jobs(source, out)
         return _drive(source, out, settings, reference, previous, total, neural=neural, workers=workers,
                       progress=progress, log=log)
     finally:
@@ -414,10 +421,15 @@ def start_ray(address: str | None = None, **options) -> None:
     A cluster that cannot be reached is a one-line :class:`BadInputError`."""
     import ray
 
+    if address is not None:
+        check_reachable(address)
     saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "RAY_worker_niceness")}
     if address is None:
         os.environ["PYTHONPATH"] = pythonpath_with_package(saved["PYTHONPATH"])
         os.environ.setdefault("RAY_worker_niceness", "0")
+        # a new local instance enables token authentication (Ray >= 2.52) and says so in a WARNING line
+        # on every run: the choice is right for an instance only this run uses, the line is noise
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     try:
         # "local": always a new instance here, never one that happens to run on this machine
         ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, logging_level="warning",
@@ -431,6 +443,19 @@ def start_ray(address: str | None = None, **options) -> None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def check_reachable(address: str, *, timeout_s: float = 5.0) -> None:
+    """A one-line :class:`BadInputError` when ``address`` (``HOST:PORT`` or ``ray://HOST:PORT``) does not
+    accept a TCP connection within ``timeout_s``; Ray itself would retry for minutes and print a line
+    per attempt. ``auto`` and addresses of another form are left to Ray."""
+    host, sep, port = address.split("://", 1)[-1].rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise BadInputError(f"cannot reach Ray at {address}: {(exc.strerror or str(exc) or 'timed out').lower()}") from None
 
 
 def validate(source: Path, out: Path, settings: Settings, reference: Path | None) -> bool:
@@ -498,6 +523,9 @@ def _drive(source: Path, out: Path, settings: Settings, reference: Path | None, 
 
     def record(row: dict) -> None:
         status = row["status"]
+        if status == "error":  # the table lists only outputs that were written
+            row = {**row, "output": ""}
+            log(f"failed: {row['input']}: {row['error']}")
         summary.ok += status == "ok"
         summary.skipped += status == "skipped"
         summary.errors += status == "error"
@@ -588,18 +616,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "default: start Ray on this machine")
     parser.add_argument("--workers", type=int, default=None, help="number of workers (default: one per CPU, "
                                                                   "or per GPU for neural methods)")
+    parser.add_argument("--allow-failures", action="store_true",
+                        help="exit with status 0 even when some files failed (they are error rows of the table)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
+    """The ``batch`` command. Exit status: 0 when every file was restored (or skipped), 1 when some failed
+    (each named with its reason on stderr; 0 with ``--allow-failures``), 2 for bad arguments."""
+    from tqdm import tqdm
+
     from .cli import parse_settings
 
-    if args.workers is not None and args.workers < 1:
-        raise BadInputError("--workers must be at least 1")
+    if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
+        raise BadInputError(f"--workers must be at least 1 and at most {MAX_WORKERS}, got {args.workers}")
     summary = run_batch(args.input, args.output, args.method, parse_settings(args.settings), fmt=args.fmt,
                         metrics=args.metrics, reference_dir=args.reference_dir, visqol=not args.no_visqol,
                         address=args.address, workers=args.workers, progress=not args.quiet,
-                        log=lambda line: print(line, file=sys.stderr))
+                        log=lambda line: tqdm.write(line, file=sys.stderr))
     out = Path(args.output)
     print(f"{summary.line()}; wrote {out / 'results.csv'} and {out / 'results.parquet'}")
-    return 0  # failed files are rows of the table; exit status 2 is for bad arguments
+    return 1 if summary.errors and not args.allow_failures else 0

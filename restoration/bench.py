@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
 import os
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .arguments import check_folder, check_writable, finite_number, made_folders, whole_number
 from .children import pythonpath_with_package
 from .errors import BadInputError, RestorationError
 
@@ -56,6 +58,9 @@ FLOOR = "stft_roundtrip"
 DEFAULT_CLEAN = ("data/corpus/real", "data/corpus/valid")
 AUDIO_SUFFIXES = (".flac", ".wav", ".ogg", ".mp3")
 CLEAN_SR = 48000
+#: Bounds of ``--clips`` (per clean folder) and ``--seconds`` (per clip): a run's work stays bounded.
+MAX_CLIPS = 1000
+MAX_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -97,21 +102,46 @@ def select_clean(folders: list[str], *, per_folder: int, seconds: float) -> list
 
     chosen = []
     for folder in folders:
-        files = sorted(p for p in Path(folder).glob("*") if p.suffix.lower() in AUDIO_SUFFIXES) if Path(folder).is_dir() else []
+        files = audio_files(folder)
         for index in sorted(set(np.linspace(0, len(files) - 1, min(per_folder, len(files))).round().astype(int))):
             y, _ = load_audio(files[index], sr=CLEAN_SR)
             n = min(y.shape[-1], int(round(seconds * CLEAN_SR)))
             start = (y.shape[-1] - n) // 2
             chosen.append((f"{Path(folder).name}/{files[index].stem}", y[:, start:start + n]))
     if not chosen:
+        check_clean(folders)
+    return chosen
+
+
+def check_clean(folders: list[str], *, named: bool = False) -> None:
+    """:class:`BadInputError` (before any work) when no folder holds audio or, for folders the user
+    ``named`` (``--clean``), when one is not a folder."""
+    missing = [folder for folder in folders if named and not Path(folder).is_dir()]
+    if missing:
+        raise BadInputError(f"no such --clean folder: {missing[0]}; build the corpus first: {CORPUS_HINT}")
+    if not has_audio(folders):
         raise BadInputError(f"no clean clips ({', '.join(AUDIO_SUFFIXES)}) in {', '.join(folders)}; "
                             f"build the corpus first: {CORPUS_HINT}")
-    return chosen
+
+
+def check_real(folder: str | None) -> None:
+    """:class:`BadInputError` (before any work) for a ``--real`` folder that does not exist or holds no audio."""
+    if folder and not Path(folder).is_dir():
+        raise BadInputError(f"--real folder does not exist: {folder}")
+    if folder and not has_audio([folder]):
+        raise BadInputError(f"no audio files in --real folder {folder}")
 
 
 def has_audio(folders) -> bool:
     """Whether any of ``folders`` holds an audio file."""
-    return any(p.suffix.lower() in AUDIO_SUFFIXES for f in folders if Path(f).is_dir() for p in Path(f).iterdir())
+    return any(audio_files(folder) for folder in folders)
+
+
+def audio_files(folder: str) -> list[Path]:
+    """The audio files (by suffix) directly in ``folder``, sorted; empty when it is not a folder."""
+    if not Path(folder).is_dir():
+        return []
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
 
 
 def write_builtin_clips(folder: Path, *, count: int, seconds: float) -> Path:
@@ -131,11 +161,8 @@ def select_real(folder: str | None, limit: int | None) -> list[tuple[str, np.nda
 
     if not folder:
         return []
-    if not Path(folder).is_dir():
-        raise BadInputError(f"--real folder does not exist: {folder}")
-    files = sorted(p for p in Path(folder).glob("*") if p.suffix.lower() in AUDIO_SUFFIXES)[:limit]
-    if not files:
-        raise BadInputError(f"no audio files in --real folder {folder}")
+    check_real(folder)
+    files = audio_files(folder)[:limit]
     return [(p.stem, *load_audio(p)) for p in files]
 
 
@@ -224,6 +251,14 @@ def mean_ci(values: list[float]) -> tuple[float, float, float, int]:
     return mean, mean - half, mean + half, int(x.size)
 
 
+def summary_cell(values: list[float], *, min_interval_clips: int = MIN_INTERVAL_CLIPS) -> dict:
+    """``{"mean", "ci_low", "ci_high", "n"}`` of :func:`mean_ci`, the interval NaN under ``min_interval_clips``."""
+    mean, low, high, n = mean_ci(values)
+    if n < min_interval_clips:
+        low = high = math.nan
+    return {"mean": mean, "ci_low": low, "ci_high": high, "n": n}
+
+
 def machine() -> str:
     """CPU model, cores, OS, Python and numpy versions and the load (other work skews the speed table), one line."""
     cpu = platform.processor() or platform.machine()
@@ -249,11 +284,7 @@ def summarize(results: dict) -> list[dict]:
                 for metric, value in values.items():
                     per_metric.setdefault(metric, []).append(value)
             for metric, values in per_metric.items():
-                mean, low, high, n = mean_ci(values)
-                if n < MIN_INTERVAL_CLIPS:
-                    low = high = math.nan
-                rows.append({"method": method, "section": section, "metric": metric, "mean": mean,
-                             "ci_low": low, "ci_high": high, "n": n})
+                rows.append({"method": method, "section": section, "metric": metric, **summary_cell(values)})
         for metric in ("rtf", "first_call_s", "peak_mb"):
             if res.get(metric) is not None:
                 rows.append({"method": method, "section": "speed", "metric": metric, "mean": res[metric],
@@ -261,15 +292,39 @@ def summarize(results: dict) -> list[dict]:
     return rows
 
 
+SUMMARY_COLUMNS = ("method", "section", "metric", "mean", "ci_low", "ci_high", "n")
+
+
+def csv_text(rows: list[dict], columns) -> str:
+    """CSV of ``rows`` (dicts) under ``columns``; floats with 6 significant digits, None empty."""
+    handle = io.StringIO(newline="")
+    writer = csv.DictWriter(handle, fieldnames=list(columns))
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return handle.getvalue()
+
+
 def write_csv(path: Path, rows: list[dict]) -> None:
     with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["method", "section", "metric", "mean", "ci_low", "ci_high", "n"])
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+        handle.write(csv_text(rows, SUMMARY_COLUMNS))
 
 
-def _cell(row: dict | None, digits: int) -> str:
+def metric_title(key: str) -> str:
+    """Column title of a metric: ``"LSD dB ↓"`` (with the better direction) or a reference-free title."""
+    if key in REFERENCE_METRICS:
+        title, up = REFERENCE_METRICS[key]
+        return f"{title} {'↑' if up else '↓'}"
+    return NO_REFERENCE_METRICS[key]
+
+
+def metric_digits(key: str) -> int:
+    """Decimals a metric is shown with in the reports."""
+    return {"hf_env_corr": 3, "flatness": 4, "hf_ratio": 4}.get(key, 1 if key in NO_REFERENCE_METRICS else 2)
+
+
+def cell(row: dict | None, digits: int) -> str:
+    """``"mean [low, high]"`` of a :func:`summary_cell` (the mean alone without an interval; "–" for none)."""
     if row is None or not math.isfinite(row["mean"]):
         return "–"
     if not math.isfinite(row["ci_low"]):
@@ -309,11 +364,11 @@ def render_markdown(results: dict, rows: list[dict]) -> str:
         f"Cells: mean [95 % t-interval] over clips (the mean alone over fewer than {MIN_INTERVAL_CLIPS} clips). Arrows: ↑ higher is better, ↓ lower is better. "
         "LSD >16 kHz compares the band the 32 kHz input lacks (methods that keep 32 kHz score the empty band).", "",
         "## Restoring simulated MusicGen degradation (reference: the clean clip)", "",
-        "| method | " + " | ".join(f"{title} {'↑' if up else '↓'}" for title, up in REFERENCE_METRICS.values()) + " |",
+        "| method | " + " | ".join(map(metric_title, REFERENCE_METRICS)) + " |",
         "|---|" + "---|" * len(REFERENCE_METRICS),
     ]
     for m in ran:
-        lines.append(f"| {m} | " + " | ".join(_cell(index.get((m, "degraded", k)), 3 if k == "hf_env_corr" else 2)
+        lines.append(f"| {m} | " + " | ".join(cell(index.get((m, "degraded", k)), metric_digits(k))
                                             for k in REFERENCE_METRICS) + " |")
     best = []
     for key, (title, up) in REFERENCE_METRICS.items():
@@ -326,13 +381,13 @@ def render_markdown(results: dict, rows: list[dict]) -> str:
               "## Do no harm: ViSQOL(clean, method(clean)) ↑", "",
               "| method | ViSQOL on clean input | LSD dB on clean input ↓ |", "|---|---|---|"]
     for m in ran:
-        lines.append(f"| {m} | {_cell(index.get((m, 'clean_input', 'visqol')), 2)} | {_cell(index.get((m, 'clean_input', 'lsd')), 2)} |")
+        lines.append(f"| {m} | {cell(index.get((m, 'clean_input', 'visqol')), 2)} | {cell(index.get((m, 'clean_input', 'lsd')), 2)} |")
     if results["real_clips"]:
         lines += ["", f"## Real MusicGen clips, no reference ({len(results['real_clips'])} clips: "
                       f"{', '.join(results['real_clips'])})", "",
                   "| method | " + " | ".join(NO_REFERENCE_METRICS.values()) + " |", "|---|" + "---|" * len(NO_REFERENCE_METRICS)]
         for m in ran:
-            lines.append(f"| {m} | " + " | ".join(_cell(index.get((m, "real", k)), 4 if k in ("flatness", "hf_ratio") else 1)
+            lines.append(f"| {m} | " + " | ".join(cell(index.get((m, "real", k)), metric_digits(k))
                                                 for k in NO_REFERENCE_METRICS) + " |")
     lines += ["", "## Speed (each method in a fresh process; input 32 kHz stereo)", "",
               "| method | real-time factor ↓ | first call s | peak memory MB |", "|---|---|---|---|"]
@@ -446,9 +501,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--real", default=None, metavar="DIR", help="folder of real MusicGen clips for no-reference metrics")
     parser.add_argument("--out", default="bench-out", help="folder for results.json, results.csv, benchmark.md")
     parser.add_argument("--markdown", default=None, metavar="PATH", help="write the Markdown report here instead of OUT/benchmark.md")
-    parser.add_argument("--clips", type=int, default=None, help="clips per clean folder (overrides the plan)")
-    parser.add_argument("--seconds", type=float, default=None, help="clip length in s (overrides the plan)")
-    parser.add_argument("--seed", type=int, default=1000, help="seed of the first pair's degradation (default 1000)")
+    parser.add_argument("--clips", type=whole_number(1, MAX_CLIPS), default=None,
+                        help=f"clips per clean folder, 1 to {MAX_CLIPS} (overrides the plan)")
+    parser.add_argument("--seconds", type=finite_number(1.0, MAX_SECONDS), default=None,
+                        help=f"clip length in s, 1 to {MAX_SECONDS:g} (overrides the plan)")
+    parser.add_argument("--seed", type=whole_number(0, 2**32 - 1), default=1000,
+                        help="seed of the first pair's degradation (default 1000)")
     parser.add_argument("--codec", default="auto", choices=("auto", "opus", "vorbis", "mp3", "rvq", "none"),
                         help="force one degradation codec (default: drawn per pair)")
     parser.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (the slowest metric)")
@@ -460,21 +518,21 @@ def run(args: argparse.Namespace) -> int:
     plan = QUICK if args.quick else FULL
     plan = replace(plan, per_folder=args.clips or plan.per_folder, seconds=args.seconds or plan.seconds,
                    visqol=not args.no_visqol)
-    if plan.per_folder < 1 or plan.seconds < 1.0:
-        raise BadInputError("--clips must be at least 1 and --seconds at least 1")
     methods = [get_method(m).name for m in args.methods] if args.methods else [m.name for m in list_methods()]
     methods.sort(key=lambda name: name != DEFAULT_METHOD)  # the default method is the first row
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_folder(args.out)
+    markdown = check_writable(args.markdown, what="--markdown") if args.markdown else out / "benchmark.md"
     builtin = args.quick and not args.clean and not has_audio(DEFAULT_CLEAN)
-    with tempfile.TemporaryDirectory(prefix="bench-clips-") as tmp:
+    clean_folders = args.clean or list(DEFAULT_CLEAN)
+    if not builtin:
+        check_clean(clean_folders, named=bool(args.clean))
+    check_real(args.real)
+    with made_folders(out), tempfile.TemporaryDirectory(prefix="bench-clips-") as tmp:
         if builtin:
             print(BUILTIN_NOTICE, file=sys.stderr, flush=True)
             plan = replace(plan, per_folder=args.clips or BUILTIN_CLIPS, seconds=args.seconds or BUILTIN_SECONDS)
             clean_folders = [str(write_builtin_clips(Path(tmp) / BUILTIN_FOLDER, count=plan.per_folder,
                                                      seconds=plan.seconds))]
-        else:
-            clean_folders = args.clean or list(DEFAULT_CLEAN)
         results = run_benchmark(clean_folders=clean_folders, real_folder=args.real, methods=methods,
                                 plan=plan, seed=args.seed, codec=args.codec,
                                 log=lambda s: print(s, file=sys.stderr, flush=True))
@@ -485,7 +543,6 @@ def run(args: argparse.Namespace) -> int:
     rows = summarize(results)
     (out / "results.json").write_text(json.dumps(_finite({**results, "summary": rows}), indent=1))
     write_csv(out / "results.csv", rows)
-    markdown = Path(args.markdown) if args.markdown else out / "benchmark.md"
     markdown.write_text(render_markdown(results, rows) + kept_sections(markdown))
     print(f"wrote {out / 'results.json'}, {out / 'results.csv'}, {markdown}")
     if builtin:

@@ -9,6 +9,10 @@ PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 
 
 def pythonpath_with_package(current: str | None) -> str:
-    """``PYTHONPATH`` for a child: this package's root first, then ``current`` (if any), so a child
-    started from any folder imports this copy, installed or a source checkout."""
-    return os.pathsep.join(p for p in (PACKAGE_ROOT, current) if p)
+    """``PYTHONPATH`` for a child: this package's root first, then the folders of the plugin methods
+    found here (:func:`restoration.plugins.plugin_folders`), then ``current`` (if any), so a child
+    started from any folder imports this copy, installed or a source checkout, with the same plugins."""
+    from .plugins import plugin_folders
+
+    given = (current or "").split(os.pathsep)
+    return os.pathsep.join(p for p in (PACKAGE_ROOT, *(f for f in plugin_folders() if f not in given), current) if p)

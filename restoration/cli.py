@@ -1,4 +1,4 @@
-"""Command line: ``python -m restoration {methods,restore,analyze,degrade,bench,train,batch}``.
+"""Command line: ``python -m restoration {methods,restore,analyze,degrade,bench,score,train,batch}``.
 
 Every user error is one line on stderr and exit status 2; no traceback, no output file left.
 """
@@ -6,10 +6,13 @@ Every user error is one line on stderr and exit status 2; no traceback, no outpu
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import json
+import logging
 import sys
 import warnings
+from pathlib import Path
 from typing import Sequence
 
 from .errors import RestorationError
@@ -19,23 +22,59 @@ from .errors import RestorationError
 DELEGATED = {
     "degrade": ("restoration.degrade", "simulate MusicGen-like degradation of clean audio"),
     "bench": ("restoration.bench", "benchmark every method on clean/degraded pairs"),
+    "score": ("restoration.score", "score files made anywhere (<clip>.<condition>.<ext>) per condition, paired"),
     "train": ("restoration.training.train", "train the spectral U-Net"),
     "batch": ("restoration.batch", "restore a folder or manifest of files on Ray, resumably"),
+    "listen": ("restoration.listen", "blind listening tests of your own files: create, results"),
 }
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors are one line on stderr (exit status 2), without the usage text.
+    """An ArgumentParser whose usage errors are one line on stderr (exit status 2), without the usage text;
+    a misspelt option is named (with the closest known one) rather than reported as a missing required one.
 
     Subcommand parsers inherit the class (``add_subparsers`` uses the parent's type)."""
 
+    def parse_known_args(self, args=None, namespace=None):
+        self.arguments = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str):
+        unknown = self.unknown_option()
+        if unknown and message.startswith("the following arguments are required"):
+            message = unknown
         self.exit(2, f"error: {self.prog.split()[-1] if ' ' in self.prog else self.prog}: {message}"
                      f" (see --help)\n")
 
+    def unknown_option(self) -> str | None:
+        """``unrecognized option --x (did you mean --y?)`` for the first option this parser does not know."""
+        known = self._option_string_actions
+        for token in getattr(self, "arguments", []):
+            if token == "--":
+                break
+            name = token.split("=", 1)[0]
+            if (not token.startswith("-") or token == "-" or self._negative_number_matcher.match(token)
+                    or name in known or (name.startswith("--") and any(o.startswith(name) for o in known))
+                    or (not name.startswith("--") and name[:2] in known)):  # -mVALUE
+                continue
+            close = difflib.get_close_matches(name, [o for o in known if o.startswith("--")], n=1)
+            return f"unrecognized option {name}" + (f" (did you mean {close[0]}?)" if close else "")
+        return None
+
+
+def program_name() -> str:
+    """How the user started the command line: ``python -m restoration`` or the ``restoration`` script."""
+    return "python -m restoration" if Path(sys.argv[0]).name == "__main__.py" else "restoration"
+
+
+def plain(text: str) -> str:
+    """``text`` without reStructuredText's double backquotes (for --help)."""
+    return text.replace("``", "")
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="python -m restoration", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog=program_name(), description="Restore MusicGen audio, measure it, degrade clean "
+                           "audio, benchmark the methods, train the U-Net and restore folders in batch.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("methods", help="list the methods and their parameters")
@@ -64,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     warnings.showwarning = _warning_line
+    _log_warnings_as_lines()
     try:
         if args.command == "methods":
             return _methods()
@@ -93,6 +133,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings (truncated file, rescaled float samples) as one ``warning: ...`` line on stderr."""
     print(f"warning: {str(message).splitlines()[0] if str(message) else category.__name__}", file=sys.stderr)
+
+
+class _WarningLines(logging.Handler):
+    """The library's logged warnings (a plugin method skipped) as ``warning: ...`` lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _warning_line(record.getMessage(), UserWarning, "", 0)
+
+
+def _log_warnings_as_lines() -> None:
+    logger = logging.getLogger("restoration")
+    if not any(isinstance(h, _WarningLines) for h in logger.handlers):
+        logger.addHandler(_WarningLines(logging.WARNING))
 
 
 def parse_settings(settings: Sequence[str]) -> dict[str, str]:
@@ -135,7 +188,8 @@ def _methods() -> int:
 
     for method in list_methods():
         rate = f"{method.output_sr} Hz" if method.output_sr else "input rate"
-        print(f"{method.name}  ({rate}{', neural' if method.neural else ''})\n    {method.description}")
+        origin = f", plugin from {method.source}" if method.source else ""
+        print(f"{method.name}  ({rate}{', neural' if method.neural else ''}{origin})\n    {method.description}")
         for p in method.params:
             bounds = f" {{{', '.join(map(str, p.choices))}}}" if p.choices else (
                 f" [{p.low:g}, {p.high:g}]" if p.low is not None else "")
@@ -144,9 +198,11 @@ def _methods() -> int:
 
 
 def _restore(args: argparse.Namespace) -> int:
+    from .arguments import check_writable
     from .pipeline import restore_file
     from .registry import parse_chain, split_params
 
+    check_writable(args.output)
     settings = parse_settings(args.settings)
     chain = parse_chain(args.method)
     for method, params in zip(chain, split_params(chain, settings)):
@@ -175,5 +231,7 @@ def _analyze(args: argparse.Namespace) -> int:
     else:
         width = max(map(len, values))
         for name, value in values.items():
-            print(f"{name:<{width}}  {value:.4f}" if isinstance(value, float) else f"{name:<{width}}  {value}")
+            shown = (value if not isinstance(value, float) else f"{value:.4f}" if _json_number(value) is not None
+                     else "n/a")  # a metric that does not apply, as the app says it
+            print(f"{name:<{width}}  {shown}")
     return 0

@@ -19,7 +19,7 @@ import csv
 import os
 import re
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -34,6 +34,10 @@ MANIFEST_COLUMNS = ("clip", "condition", "path")
 #: Zip archives: most members and most bytes once extracted (a guard against zip bombs).
 ZIP_MAX_MEMBERS = 500
 ZIP_MAX_BYTES = 2 * 1024**3
+
+
+class ArchiveTooLargeError(BadInputError):
+    """A zip archive extracts to more bytes than allowed."""
 
 
 @dataclass(frozen=True)
@@ -187,11 +191,22 @@ def read_manifest(manifest: str | os.PathLike) -> Collection:
 
 
 def collect(source: str | os.PathLike, *, reference_dir: str | os.PathLike | None = None) -> Collection:
-    """A folder (the naming convention) or a ``.csv`` manifest."""
+    """A folder (the naming convention) or a ``.csv`` manifest; ``reference_dir`` gives the references
+    of the files that have none (``<clip>.<ext>`` or ``<clip>.reference.<ext>`` in it)."""
     source = Path(source)
     if source.suffix.lower() == ".csv" and not source.is_dir():
-        return read_manifest(source)
+        found = read_manifest(source)
+        return found if reference_dir is None else with_reference_folder(found, reference_dir)
     return scan_folder(source, reference_dir=reference_dir)
+
+
+def with_reference_folder(found: Collection, folder: str | os.PathLike) -> Collection:
+    """``found`` with ``folder``'s clean clips as the reference of every file that has none."""
+    lacking = {f.clip for f in found.files if f.reference is None}
+    references = _reference_folder(folder, lacking, {}, found)
+    found.files = [f if f.reference is not None else replace(f, reference=references.get(f.clip))
+                   for f in found.files]
+    return found
 
 
 def name_problem(clip: str, condition: str) -> str | None:
@@ -216,7 +231,7 @@ def extract_zip(archive: str | os.PathLike, folder: str | os.PathLike, *, max_me
             if len(members) > max_members:
                 raise BadInputError(f"{archive.name} holds {len(members)} audio files; at most {max_members}")
             if sum(m.file_size for m in members) > max_bytes:
-                raise BadInputError(f"{archive.name} extracts to more than {max_bytes // 1024**2} MB")
+                raise ArchiveTooLargeError(f"{archive.name} extracts to more than {max_bytes // 1024**2} MB")
             folder.mkdir(parents=True, exist_ok=True)
             written: list[Path] = []
             budget = max_bytes
@@ -228,12 +243,36 @@ def extract_zip(archive: str | os.PathLike, folder: str | os.PathLike, *, max_me
                     while chunk := source.read(1 << 20):
                         budget -= len(chunk)
                         if budget < 0:  # the headers lied about the sizes
-                            raise BadInputError(f"{archive.name} extracts to more than {max_bytes // 1024**2} MB")
+                            raise ArchiveTooLargeError(
+                                f"{archive.name} extracts to more than {max_bytes // 1024**2} MB")
                         out.write(chunk)
                 written.append(target)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError):
         raise BadInputError(f"cannot read {archive.name}: not a readable zip archive") from None
     return written
+
+
+def from_uploads(paths: Iterable[str | os.PathLike], folder: str | os.PathLike, *, max_files: int = ZIP_MAX_MEMBERS,
+                 max_bytes: int = ZIP_MAX_BYTES) -> Collection:
+    """Files and zips of files (uploads to the app) named by the convention: each ``.zip`` is extracted,
+    flat, into its own sub-folder of ``folder``; refuses more than ``max_files`` audio files or
+    ``max_bytes`` in all (files as given plus what the zips extract to)."""
+    files: list[Path] = []
+    budget = max_bytes
+    for index, path in enumerate(map(Path, paths)):
+        too_large = BadInputError(f"the files come to more than {max_bytes // 1024**2} MB in all")
+        try:
+            extracted = (extract_zip(path, Path(folder) / f"zip{index}", max_members=max_files, max_bytes=budget)
+                         if path.suffix.lower() == ".zip" else [path])
+        except ArchiveTooLargeError:
+            raise too_large from None
+        files += extracted
+        budget -= sum(p.stat().st_size for p in extracted)
+        if budget < 0:
+            raise too_large
+        if sum(p.suffix.lower() in AUDIO_SUFFIXES for p in files) > max_files:
+            raise BadInputError(f"more than {max_files} audio files in all")
+    return from_paths(files)
 
 
 def _reference_folder(folder: str | os.PathLike, clips: set[str], known: dict[str, Path],

@@ -20,7 +20,6 @@ and adds new ones. Renders run one at a time (the machine is shared); run it und
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -70,6 +69,10 @@ LICENSES = {  # from /usr/share/doc/<package>/copyright; see docs/data-licenses.
 VALID_EVERY = 6
 #: Probability of each MIDI source package per clip (mma has hundreds of grooves, the others tens of files).
 KIND_WEIGHTS = {"mma": 0.5, "openttd-openmsx": 0.3, "planetblupi-music-midi": 0.2}
+
+
+#: Most MIDI clips one run renders (``--clips``).
+MAX_CLIPS = 100_000
 
 
 class CorpusError(RestorationError):
@@ -580,16 +583,19 @@ def _slug(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .recordings import PACKAGES, build_recordings
+    from .arguments import check_folder, check_writable, made_folders, seed_number, whole_number
+    from .cli import OneLineParser, plain
+    from .recordings import PACKAGES, build_recordings, check_allowed
 
-    parser = argparse.ArgumentParser(prog="python -m restoration.corpus", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m restoration.corpus", description=plain(__doc__.splitlines()[0]))
     parser.add_argument("--out", default="data/corpus", help="corpus folder (default data/corpus)")
     parser.add_argument("--cache", default="data/debian", help="downloaded and unpacked packages (default data/debian)")
     parser.add_argument("--packages", default=",".join(PACKAGES),
                         help="comma-separated recorded-music packages (default: all known ones)")
     parser.add_argument("--no-recordings", action="store_true", help="skip the real recordings")
-    parser.add_argument("--clips", type=int, default=0, help="rendered MIDI clips, train + valid (default 0)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of the MIDI renders (default 0)")
+    parser.add_argument("--clips", type=whole_number(0, MAX_CLIPS), default=0,
+                        help=f"rendered MIDI clips, train + valid, 0 to {MAX_CLIPS} (default 0)")
+    parser.add_argument("--seed", type=seed_number, default=0, help="random seed of the MIDI renders (default 0)")
     parser.add_argument("--ready-file", default=None, help="write the path and counts here once train/valid MIDI clips exist")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -602,17 +608,23 @@ def main(argv: list[str] | None = None) -> int:
         if args.ready_file:
             Path(args.ready_file).write_text(f"{Path(args.out).resolve()}\n{json.dumps(counts)}\n")
 
-    out = Path(args.out)
-    try:
+    try:  # arguments first: a refused run makes no folder
+        out = check_folder(args.out)
+        packages = [check_allowed(p.strip()) for p in args.packages.split(",") if p.strip()]
         if not args.no_recordings:
-            out.mkdir(parents=True, exist_ok=True)
+            check_folder(args.cache, what="--cache")
+        if args.ready_file:
+            check_writable(args.ready_file, what="--ready-file")
+        with made_folders(out):
+            if not args.no_recordings:
+                manifest = _read_manifest(out)
+                build_recordings(out, Path(args.cache), manifest, packages=packages,
+                                 is_silent=is_silent, fade=fade, save_manifest=lambda: _write_manifest(out, manifest),
+                                 log=log)
+                _write_manifest(out, manifest)
+            if args.clips > 0:
+                build_corpus(out, clips=args.clips, seed=args.seed, on_first=ready, log=log)
             manifest = _read_manifest(out)
-            build_recordings(out, Path(args.cache), manifest, packages=[p.strip() for p in args.packages.split(",") if p.strip()],
-                             is_silent=is_silent, fade=fade, save_manifest=lambda: _write_manifest(out, manifest), log=log)
-            _write_manifest(out, manifest)
-        if args.clips > 0:
-            build_corpus(out, clips=args.clips, seed=args.seed, on_first=ready, log=log)
-        manifest = _read_manifest(out)
     except RestorationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -410,28 +410,21 @@ def rvq_roundtrip(y: np.ndarray, *, stages: int, codebooks: np.ndarray | None = 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .arguments import seed_number
+
     parser.add_argument("input", help="clean audio file (WAV, FLAC, OGG, MP3)")
     parser.add_argument("output", help="degraded 32 kHz file to write (.wav or .flac)")
-    parser.add_argument("--seed", type=_seed, default=0, help="random draw of the chain, 0 or more (default 0)")
+    parser.add_argument("--seed", type=seed_number, default=0, help="random draw of the chain, 0 or more (default 0)")
     parser.add_argument("--codec", choices=("auto",) + CODECS, default="auto",
                         help="force one codec (default: drawn; rvq works without ffmpeg)")
     parser.add_argument("--format", default="pcm16", choices=("pcm16", "pcm24", "float"), help="sample format")
 
 
-def _seed(text: str) -> int:
-    """A ``--seed`` value: a whole number from 0 to 2**63 - 1 (numpy's generators take no negative seed)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"must be from 0 to 2**63 - 1, got {value}")
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
+    from .arguments import check_writable
     from .audio import check_signal, load_audio, save_audio
 
+    check_writable(args.output)
     config = DegradeConfig() if args.codec == "auto" else DegradeConfig().only(args.codec)
     y, sr = load_audio(args.input)
     y = check_signal(y, sr)

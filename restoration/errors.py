@@ -28,6 +28,10 @@ class MissingModelError(RestorationError):
     """Model weights cannot be found, downloaded or loaded."""
 
 
+class MethodUnavailableError(RestorationError, ImportError):
+    """A method's function cannot be imported here: a package it needs is missing, or a plugin is broken."""
+
+
 class OutputError(RestorationError):
     """The output file cannot be written: a folder, no permission, disk full, name too long."""
 

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .arguments import check_output_file
 from .audio import check_rate, check_signal, load_audio, resample, same_file, save_audio
 from .errors import BadInputError
 from .registry import parse_chain, split_params
@@ -31,7 +32,7 @@ def restore(y: np.ndarray, sr: int, method: str, params: dict[str, Any] | None =
     """
     chain = parse_chain(method)
     stage_params = [m.resolve(p) for m, p in zip(chain, split_params(chain, params))]
-    if sample_rate:
+    if sample_rate is not None:  # 0 is refused, not taken for 'the input rate'
         check_rate(sample_rate, what="the output sample rate")
     y = check_signal(y, sr)
     rate = int(sr)
@@ -87,10 +88,10 @@ def restore_file(source: str | os.PathLike, target: str | os.PathLike, method: s
                  params: dict[str, Any] | None = None, *, sample_rate: int | None = None,
                  subtype: str = "pcm16", progress: Progress = None) -> RestoreReport:
     """Read ``source``, restore it and write ``target`` atomically (never over ``source``)."""
-    source, target = Path(source), Path(target)
+    source, target = Path(source), check_output_file(target)  # a folder is refused before the work
     if same_file(target, source):
         raise BadInputError(f"refusing to overwrite the input file {target}")
-    if sample_rate:
+    if sample_rate is not None:  # 0 is refused, not taken for 'the input rate'
         check_rate(sample_rate, what="the output sample rate")
     y, sr = load_audio(source)
     start = time.perf_counter()

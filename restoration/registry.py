@@ -4,15 +4,21 @@ A method is a name, a one-line description, typed parameters, its output sample 
 function ``fn(y, sr, *, progress=None, **params) -> np.ndarray`` over float32
 ``(channels, samples)`` audio. The function is named by an import path and imported on first use,
 so listing methods never imports torch. The CLI flags and the app controls are built from these specs.
+
+Besides the built-in methods below, installed packages add methods through the entry-point group
+``restoration.methods`` (:mod:`restoration.plugins`); they are looked up once, when methods are
+first listed or named, and carry their distribution's name in :attr:`Method.source`.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .errors import BadParameterError, UnknownMethodError
+from .errors import BadParameterError, MethodUnavailableError, UnknownMethodError, first_line
 
 PARAM_KINDS = ("float", "int", "bool", "choice", "text")
 _TRUE = {"1", "true", "yes", "on"}
@@ -97,6 +103,8 @@ class Method:
     output_sr: int | None = None
     neural: bool = False  # uses torch and benefits from a GPU
     tags: tuple[str, ...] = field(default=())
+    #: where the method comes from: "" for a built-in, else the plugin's distribution name
+    source: str = ""
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -129,38 +137,88 @@ class Method:
         return self.output_sr or int(sr)
 
     def function(self) -> Callable:
+        """The function named by ``target``, imported now; a :class:`MethodUnavailableError` (also an
+        ``ImportError``) when its module or a package it needs cannot be imported."""
         module, _, attr = self.target.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        try:
+            found = getattr(importlib.import_module(module), attr, None)
+        except ImportError as exc:
+            raise MethodUnavailableError(f"method {self.name} cannot run here: {first_line(exc)}") from exc
+        if not callable(found):
+            raise MethodUnavailableError(f"method {self.name}: {module} has no function {attr!r}")
+        return found
 
     def __call__(self, y, sr: int, *, progress=None, **params):
         return self.function()(y, sr, progress=progress, **self.resolve(params))
 
 
-_METHODS: dict[str, Method] = {}
 #: The method the Studio selects when it opens, the benchmark's first row and the README's first example
 #: (the trained U-Net; ``sbr`` is the fast DSP baseline).
 DEFAULT_METHOD = "unet"
+#: A method name: letters, digits, '_' and '-' (no '+' or '.': they join chains and address parameters).
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+_BUILTIN: dict[str, Method] = {}
+_methods: dict[str, Method] | None = None  # built-ins and plugins, once plugins were looked up
+_lock = threading.RLock()
+_loading = False  # plugins are being imported (one that lists methods meanwhile sees the built-ins)
+
+
+def check_name(name: Any) -> None:
+    """Refuse (``ValueError``) a method name that a chain or a parameter key could not hold."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise ValueError(f"method name {name!r} must be letters, digits, '_' or '-' (no '+', '.' or spaces)")
 
 
 def register(method: Method) -> Method:
-    """Add ``method`` to the registry; a second method of the same name is an error."""
-    if method.name in _METHODS:
+    """Add a built-in ``method`` to the registry; a second method of the same name is an error."""
+    check_name(method.name)
+    if method.name in _BUILTIN:
         raise ValueError(f"method {method.name!r} is already registered")
-    if "+" in method.name or "." in method.name:
-        raise ValueError(f"method name {method.name!r} may not contain '+' or '.'")
-    _METHODS[method.name] = method
+    _BUILTIN[method.name] = method
+    if _methods is not None:
+        refresh_plugins()
     return method
 
 
+def _registered() -> dict[str, Method]:
+    """Every method by name: the built-ins, then the plugins (looked up on the first call)."""
+    global _methods, _loading
+    methods = _methods
+    if methods is not None:
+        return methods
+    with _lock:
+        if _loading:
+            return _BUILTIN
+        if _methods is None:
+            from .plugins import load_plugins
+
+            _loading = True
+            try:
+                _methods = {**_BUILTIN, **load_plugins(set(_BUILTIN))}
+            finally:
+                _loading = False
+        return _methods
+
+
+def refresh_plugins() -> None:
+    """Forget the plugins found so far; the next lookup searches the entry points again (after a
+    plugin was installed into a running interpreter, or ``sys.path`` changed)."""
+    global _methods
+    with _lock:
+        _methods = None
+
+
 def get_method(name: str) -> Method:
+    methods = _registered()
     try:
-        return _METHODS[name]
+        return methods[name]
     except KeyError:
-        raise UnknownMethodError(f"unknown method {name!r}; available: {', '.join(_METHODS)}") from None
+        raise UnknownMethodError(f"unknown method {name!r}; available: {', '.join(methods)}") from None
 
 
 def list_methods() -> list[Method]:
-    return list(_METHODS.values())
+    """Every method: the built-ins in their order, then the plugins by name."""
+    return list(_registered().values())
 
 
 def parse_chain(spec: str) -> list[Method]:
@@ -183,7 +241,7 @@ SUGGESTED_CHAINS = (
 def suggested_chains() -> list[tuple[str, str]]:
     """``(chain, description)`` of the useful chains whose methods are all registered."""
     return [(chain, text) for chain, text in SUGGESTED_CHAINS
-            if all(name in _METHODS for name in chain.split("+"))]
+            if all(name in _registered() for name in chain.split("+"))]
 
 
 def split_params(chain: list[Method], params: dict[str, Any] | None) -> list[dict[str, Any]]:

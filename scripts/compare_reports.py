@@ -24,15 +24,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import wilcoxon
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from restoration.analysis.paired import paired  # noqa: E402
 from restoration.degrade import draw_params  # noqa: E402
 from restoration.errors import BadInputError  # noqa: E402
 from restoration.training.train import DEFAULT_CUTOFFS, degradation  # noqa: E402
 
-RESAMPLES = 4000
 #: Ranges of the degradation's low-pass cutoff (upper edge in Hz, label); MusicGen's own output reads 14-16 kHz.
 CUTOFF_RANGES = ((12500.0, "under 12.5 kHz"), (14000.0, "12.5 to 14 kHz"), (math.inf, "14 kHz and more"))
 
@@ -84,17 +83,6 @@ def clip_degradations(report: dict) -> dict[str, list[str]]:
             "codec": [d.codec for d in drawn]}
 
 
-def paired(a: np.ndarray, b: np.ndarray, *, seed: int = 0) -> dict[str, float]:
-    """Means, mean difference ``a - b`` with its 95 % bootstrap interval, wins of ``a`` and Wilcoxon p."""
-    difference = a - b
-    rng = np.random.default_rng(seed)
-    boots = difference[rng.integers(0, len(difference), (RESAMPLES, len(difference)))].mean(axis=1)
-    p = float(wilcoxon(difference).pvalue) if len(difference) >= 6 and np.any(difference) else float("nan")
-    return {"clips": len(difference), "a": float(a.mean()), "b": float(b.mean()), "difference": float(difference.mean()),
-            "low": float(np.percentile(boots, 2.5)), "high": float(np.percentile(boots, 97.5)),
-            "wins": int((difference > 0).sum()), "p": p}
-
-
 def _order(name: str) -> tuple[int, str]:
     """Cutoff ranges low to high, every other label alphabetically."""
     labels = [label for _, label in CUTOFF_RANGES]
@@ -108,7 +96,7 @@ def table(a: np.ndarray, b: np.ndarray, groups: dict[str, list[str]]) -> list[st
         (f"{kind} {name}", np.flatnonzero(np.array(labels) == name))
         for kind, labels in groups.items() for name in sorted(set(labels), key=_order)]
     for label, index in subsets:
-        s = paired(a[index], b[index])
+        s = paired(a[index], b[index], min_clips_for_p=6)
         lines.append(f"| {label} ({s['clips']}) | {s['a']:.3f} | {s['b']:.3f} | {s['difference']:+.3f} "
                      f"[{s['low']:+.3f}, {s['high']:+.3f}] | {s['wins']} of {s['clips']} | {s['p']:.2f} |")
     return lines

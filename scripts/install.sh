@@ -17,8 +17,9 @@ if command -v apt-get >/dev/null 2>&1; then
   for p in $apt_packages; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
   if [ -n "$missing" ]; then
     sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing
+    . scripts/apt_lock.sh  # waits (with a message) while another package manager holds the apt lock
+    apt_get_waiting $sudo apt-get update -qq
+    apt_get_waiting $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
   fi
 else
   echo "no apt-get: install $apt_packages with your package manager" >&2

@@ -25,9 +25,8 @@ from gradio.utils import get_upload_folder
 from restoration import RestorationError
 from restoration.listening.arena import Arena, ArenaRules
 from restoration.listening.leaderboard import board_figure, export_votes_csv, leaderboard
-from studio.ab_player import file_data as ab_file_data
 from studio.guard import ScratchFolder, client_id, handled, scrub
-from studio.listening_tab import ListeningHandlers, player_report, trial_player
+from studio.listening_tab import ListeningHandlers, file_data, player_report, trial_player
 
 _INTRO = ("Two versions of the same clip, restored by two different systems, play in one player: switch between "
           "A and B (keys A, B; Space plays or pauses) at the same position. Play both, then pick the better one "
@@ -77,10 +76,6 @@ def build_arena_tab(listening: ListeningHandlers | None, *, rules: ArenaRules | 
 
 def _user_errors(fn):
     return handled(f"/arena_{fn.__name__}")(fn)
-
-
-def file_data(path: Path) -> dict:
-    return ab_file_data(path, mime_type="audio/wav")
 
 
 class ArenaHandlers:

@@ -25,10 +25,12 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from restoration import RestorationError, list_methods
+from restoration.conditions import describe, from_uploads
 from restoration.listening import (PROTOCOLS, ListeningService, ListeningStore, build_test, bundled_clips,
-                                   default_db_path, export_csv, pair_clips, persistence_warning, results_figure,
-                                   summarize)
-from restoration.listening.render import DEFAULT_LUFS, DEFAULT_SECONDS
+                                   default_db_path, export_csv, outside_clips, pair_clips, persistence_warning,
+                                   results_figure, summarize)
+from restoration.listening.render import DEFAULT_LUFS, DEFAULT_SECONDS, DEFAULT_SOURCE, check_outside_files
+from restoration.listening.serve import SERVED_MIME_TYPE
 from studio.guard import ScratchFolder, Throttle, client_id, handled, scrub
 from studio import static_text
 from studio.ab_player import file_data as ab_file_data
@@ -38,6 +40,11 @@ _INTRO = ("Pick a test and enter your name (any nickname). You get one trial at 
           "samples run together, and switching (keys 1–9, A, B, X, R; Space plays or pauses) keeps the position. "
           "Play every sample, then answer. Every answer is saved the moment you give it: come back with the same "
           "name to continue where you left off.")
+#: Uploaded own files (and what their zips hold): most audio files and bytes per test.
+OWN_MAX_FILES = 300
+OWN_MAX_BYTES = 1024**3
+#: Skipped files named in a summary before "and N more".
+OWN_MAX_SKIPPED_SHOWN = 10
 #: Opens the "Listening test" tab when the page was opened with ``?test=<id>`` (a shared link).
 _OPEN_SHARED_TEST_JS = """() => {
   if (!new URLSearchParams(window.location.search).get('test')) return;
@@ -75,8 +82,8 @@ def _user_errors(fn):
 
 
 def file_data(path: Path) -> dict:
-    """A gradio file payload for one FLAC stimulus (its URL goes into the trial player's value)."""
-    return ab_file_data(path, mime_type="audio/flac")
+    """A gradio file payload for one served stimulus copy (its URL goes into the trial player's value)."""
+    return ab_file_data(path, mime_type=SERVED_MIME_TYPE)
 
 
 class ListeningHandlers:
@@ -155,24 +162,63 @@ class ListeningHandlers:
 
     @_user_errors
     def create(self, password, name, protocol, uploads, references, examples, methods, chains, target_lufs,
-               max_seconds, practice, request: gr.Request = None, progress=gr.Progress()):
+               max_seconds, practice, own_files=None, own_with_methods=False, own_source=DEFAULT_SOURCE,
+               request: gr.Request = None, progress=gr.Progress()):
+        """Render and store a test of clips restored by the chosen methods, or of the operator's own
+        files (``own_files``: ``<clip>.<condition>.<ext>`` files or zips of them), to which the chosen
+        methods are added, rendered from each clip's ``own_source`` file, when ``own_with_methods``."""
         self.check_admin(password, request)
-        clips = pair_clips(uploads or [], references or [])
-        bundled = {clip.name: clip for clip in bundled_clips()}
-        clips += [bundled[n] for n in examples or [] if n in bundled]
-        if not clips:
-            raise gr.Error("upload at least one clip or pick a bundled example", print_exception=False)
         chosen = list(methods or []) + [m.strip() for m in str(chains or "").split(",") if m.strip()]
-        progress(0.0, desc="rendering")
-        test_id = build_test(self.store, name=name, protocol=protocol, clips=clips, methods=chosen,
-                             target_lufs=float(target_lufs if target_lufs is not None else DEFAULT_LUFS),
-                             max_seconds=float(max_seconds or 0), practice=bool(practice),
-                             progress=lambda d, t: progress(d / t, desc="rendering"))
+        if own_files:
+            if uploads or examples:
+                raise gr.Error("make a test either of clips to restore or of your own files, not both",
+                               print_exception=False)
+            with tempfile.TemporaryDirectory(prefix="listening-own-") as scratch:
+                collection = from_uploads(own_files, scratch, max_files=OWN_MAX_FILES, max_bytes=OWN_MAX_BYTES)
+                chosen = chosen if own_with_methods else []
+                clips = outside_clips(collection, source=str(own_source or DEFAULT_SOURCE).strip() if chosen else None)
+                test_id = self._build(name, protocol, clips, chosen, target_lufs, max_seconds, practice, progress)
+            what = f"{own_summary(collection)}{'; methods ' + ', '.join(chosen) if chosen else ''}"
+        else:
+            clips = pair_clips(uploads or [], references or [])
+            bundled = {clip.name: clip for clip in bundled_clips()}
+            clips += [bundled[n] for n in examples or [] if n in bundled]
+            if not clips:
+                raise gr.Error("upload at least one clip, pick a bundled example or add your own files",
+                               print_exception=False)
+            test_id = self._build(name, protocol, clips, chosen, target_lufs, max_seconds, practice, progress)
+            what = f"{len(clips)} clip(s), {len(chosen)} method(s)"
         test = self.store.get_test(test_id)
         trials = len(self.store.trials(test_id))
-        return (f"Created **{test.name}** ({PROTOCOLS[test.protocol]}): {len(clips)} clip(s), {len(chosen)} "
-                f"method(s), {trials} trial(s) per listener{', after a practice trial' if practice else ''}. "
-                f"It is open in the *Listen* tab now; its id is `{test.id}`.")
+        return (f"Created **{test.name}** ({PROTOCOLS[test.protocol]}): {what}, {trials} trial(s) per listener"
+                f"{', after a practice trial' if practice else ''}. It is open in the *Listen* tab now; its id is "
+                f"`{test.id}`.")
+
+    def _build(self, name, protocol, clips, methods, target_lufs, max_seconds, practice, progress) -> str:
+        progress(0.0, desc="rendering")
+        return build_test(self.store, name=name, protocol=protocol, clips=clips, methods=methods,
+                          target_lufs=float(target_lufs if target_lufs is not None else DEFAULT_LUFS),
+                          max_seconds=float(max_seconds or 0), practice=bool(practice),
+                          progress=lambda d, t: progress(d / t, desc="rendering"))
+
+    @_user_errors
+    def check_own_files(self, password, protocol, own_files, request: gr.Request = None) -> str:
+        """What uploaded own files hold, in one line, with the files skipped and those a test could not
+        use; asks for the admin password first when one is set (the zips are extracted to look inside)."""
+        if not own_files:
+            return ""
+        if self.admin_password and not password:
+            return "Enter the admin password above to check these files."
+        self.check_admin(password, request)
+        with tempfile.TemporaryDirectory(prefix="listening-own-") as scratch:
+            collection = from_uploads(own_files, scratch, max_files=OWN_MAX_FILES, max_bytes=OWN_MAX_BYTES)
+            clips = outside_clips(collection)
+            try:
+                check_outside_files(clips, [], with_reference=protocol == "mushra")
+                usable = "All of them can be used."
+            except RestorationError as exc:
+                usable = f"**Not usable as they are:** {scrub(str(exc))}"
+        return f"{own_summary(collection)}. {usable}"
 
     # ------------------------------------------------------------------ results and management
 
@@ -218,6 +264,14 @@ def player_report(record, report: dict) -> dict:
                                  float(report.get("position") or 0.0))}
     except (RestorationError, TypeError, ValueError) as exc:
         return {"error": scrub(str(exc))}
+
+
+def own_summary(collection) -> str:
+    """One line of Markdown: clips, conditions, references and the files skipped with their reasons."""
+    skipped = [str(item) for item in collection.skipped[:OWN_MAX_SKIPPED_SHOWN]]
+    more = len(collection.skipped) - len(skipped)
+    return describe(collection) + (f" ({'; '.join(skipped)}{f'; and {more} more' if more > 0 else ''})"
+                                   if skipped else "")
 
 
 def share_link(request: gr.Request | None, test_id: str) -> str:
@@ -317,6 +371,19 @@ def _create_tab(h: ListeningHandlers, locked: bool):
         uploads = gr.File(label="Clips to restore", file_count="multiple", file_types=["audio"], elem_id="create-clips")
         references = gr.File(label="Clean references (optional; same file name as the clip, or name_clean.wav)",
                              file_count="multiple", file_types=["audio"], elem_id="create-references")
+    with gr.Accordion("Or: your own files (outputs of other systems)", open=False):
+        gr.Markdown("Name them `<clip>.<condition>.<ext>` (`song.audiosr.wav`, `song.apollo.flac`), with "
+                    "`<clip>.reference.<ext>` as the clean reference (MUSHRA), or upload a zip of them. Every "
+                    "file is a condition of its clip; listeners never see the names.")
+        own = gr.File(label="Your own files or a zip", file_count="multiple", file_types=["audio", ".zip"],
+                      elem_id="create-own-files")
+        own_report = gr.Markdown(elem_id="create-own-summary")
+        with gr.Row():
+            own_with_methods = gr.Checkbox(False, label="Also render the methods chosen below from each clip's "
+                                                        "source file", elem_id="create-own-methods")
+            own_source = gr.Textbox(DEFAULT_SOURCE, label="Source condition (<clip>.<source>.<ext>)", max_length=64,
+                                    elem_id="create-own-source")
+    own.change(h.check_own_files, [password, protocol, own], own_report, api_visibility="private")
     examples = [clip.name for clip in bundled_clips()]
     bundled = gr.CheckboxGroup(examples, label="Bundled example clips", visible=bool(examples))
     names = [m.name for m in list_methods()]
@@ -333,7 +400,8 @@ def _create_tab(h: ListeningHandlers, locked: bool):
     gr.Markdown("MUSHRA adds a hidden reference and a 3.5 kHz low-pass anchor for clips with a clean reference. "
                 "All versions of a clip are loudness-matched and resampled to one rate before they are stored.")
     return button.click(h.create, [password, name, protocol, uploads, references, bundled, methods, chains, lufs,
-                                   seconds, practice], report, api_name="listening_create")
+                                   seconds, practice, own, own_with_methods, own_source], report,
+                        api_name="listening_create")
 
 
 def _results_tab(h: ListeningHandlers, locked: bool):

@@ -16,7 +16,7 @@ import socket
 import threading
 from pathlib import Path
 
-from restoration import MissingModelError, parse_chain
+from restoration import MissingModelError, list_methods, parse_chain
 from restoration.models.catalog import ModelCatalog
 
 #: Host contacted for each kind of download (demucs's files, the Hugging Face hub).
@@ -143,4 +143,13 @@ def summary(catalog: ModelCatalog) -> str:
             f"U-Net: {', '.join(unets) + ' ✓' if unets else 'no weights ✗'}. "
             f"Demucs: {', '.join(ready_demucs(catalog)) or 'none'} ({hub('demucs')}). "
             f"MusicGen: {', '.join(ready_musicgen(catalog)) or 'none'} ({hub('musicgen')}). "
-            "DSP methods (spectral_gating, spectral_subtraction, mcra_wiener, sbr) need no model.")
+            f"{_other_methods()}")
+
+
+def _other_methods() -> str:
+    """The built-in DSP methods (they need no model) and the plugin methods with their packages."""
+    methods = list_methods()
+    dsp = [m.name for m in methods if not m.neural and not m.source and m.name != "passthrough"]
+    plugins = [f"{m.name} ({m.source})" for m in methods if m.source]
+    return (f"DSP methods ({', '.join(dsp)}) need no model."
+            + (f" Plugin methods installed here: {', '.join(plugins)}." if plugins else ""))

@@ -88,6 +88,162 @@ def test_cli_bad_input_is_one_line_and_leaves_nothing(case, files, capfd, monkey
     assert sorted(out.rglob("*")) == before  # no output and no hidden temporary file
 
 
+#: Issue 28: every numeric flag refuses NaN, infinity, zero, negative and huge values at once; every
+#: output is checked before the work; no refused run leaves a folder. Paths: in/ holds the inputs
+#: (in/corpus: a tiny training corpus, in/absurd: a checkpoint asking for absurd channels), out/ the outputs.
+REFUSED_CASES = {
+    "bench --seconds nan": (["bench", "--quick", "--seconds", "nan"], "argument --seconds: must be a finite number"),
+    "bench --seconds 1e400": (["bench", "--quick", "--seconds", "1e400"], "argument --seconds: must be a finite number"),
+    "bench --seconds 0.5": (["bench", "--quick", "--seconds", "0.5"], "argument --seconds: must be within [1, 600]"),
+    "bench --clips 0": (["bench", "--quick", "--clips", "0"], "argument --clips: must be from 1 to 1000, got 0"),
+    "bench --clips 1e9": (["bench", "--quick", "--clips", "1000000000"], "argument --clips: must be from 1 to 1000"),
+    "bench --seed -1": (["bench", "--quick", "--seed", "-1"], "argument --seed: must be from 0"),
+    "bench --real missing": (["bench", "--quick", "--real", "in/nope", "--out", "out/bench"],
+                             "--real folder does not exist: in/nope"),
+    "bench --clean missing": (["bench", "--clean", "in/nope", "--out", "out/bench"], "no such --clean folder: in/nope"),
+    "bench --clean without audio": (["bench", "--clean", "out", "--out", "out/bench"], "no clean clips"),
+    "bench --markdown in a missing folder": (["bench", "--clean", "in", "--out", "out/bench", "--markdown",
+                                              "out/no/such/x.md"], "--markdown folder does not exist: out/no/such"),
+    "bench --out is a file": (["bench", "--clean", "in", "--out", "in/good.wav"], "output folder is a file"),
+    "bench unknown method": (["bench", "--clean", "in", "--methods", "magic", "--out", "out/bench"],
+                             "unknown method"),
+    "bench with an unreadable clip": (["bench", "--clean", "in", "--clips", "3", "--methods", "passthrough", "--out",
+                                       "out/new/bench"], "sample rate of one_hz.wav"),  # made folders removed
+    "train --lr nan": (["train", "--lr", "nan"], "argument --lr: must be a finite number, got 'nan'"),
+    "train --lr 0": (["train", "--lr", "0"], "argument --lr: must be within (0, 1]"),
+    "train --threads 0": (["train", "--threads", "0"], "argument --threads: must be from 1 to 1024, got 0"),
+    "train --steps -5": (["train", "--steps", "-5"], "argument --steps: must be from 1"),
+    "train --batch-size 2.5": (["train", "--batch-size", "2.5"], "argument --batch-size: must be a whole number"),
+    "train --segment-s inf": (["train", "--segment-s", "inf"], "argument --segment-s: must be a finite number"),
+    "train --ema 1": (["train", "--ema", "1"], "argument --ema: must be within [0, 1), got 1"),
+    "train --hf-weight -2": (["train", "--hf-weight", "-2"], "argument --hf-weight: must be within [0, 1e+06]"),
+    "train --level-quantile 1": (["train", "--level-quantile", "1"], "argument --level-quantile: must be within (0, 1)"),
+    "train --val-clips 0": (["train", "--val-clips", "0"], "argument --val-clips: must be from 1"),
+    "train --data missing": (["train", "--data", "in/nope", "--out", "out/run"], "no audio clips in in/nope/train"),
+    "train --cutoffs": (["train", "--data", "in/corpus", "--out", "out/run", "--cutoffs", "9000,8000"],
+                        "--cutoffs must satisfy 0 < LOW <= HIGH < 24000 Hz"),
+    "train --packages": (["train", "--data", "in/corpus", "--out", "out/run", "--packages", "nope"],
+                         "--packages: no training clips of nope"),
+    "train --init missing": (["train", "--data", "in/corpus", "--out", "out/run", "--size", "tiny", "--init",
+                              "in/nope"], "no U-Net checkpoint folder at in/nope"),
+    "train --resume bad state": (["train", "--data", "in/corpus", "--out", "out/old", "--size", "tiny", "--resume"],
+                                 "cannot resume from out/old/state.pt"),
+    "train --resume missing data": (["train", "--data", "in/nope", "--out", "out/run", "--resume"], "no audio clips"),
+    "train --report is a folder": (["train", "--evaluate", "in/absurd", "--report", "out/"], "--report path is a folder"),
+    "train --report under a file": (["train", "--evaluate", "in/absurd", "--report", "in/good.wav/r.json"],
+                                    "--report folder is a file: in/good.wav"),
+    "corpus --clips -1": (["corpus", "--clips", "-1"], "argument --clips: must be from 0 to 100000, got -1"),
+    "corpus --seed nan": (["corpus", "--seed", "nan"], "argument --seed: must be a whole number, got 'nan'"),
+    "corpus usage error": (["corpus", "--clip", "3", "extra"], "unrecognized arguments"),
+    "corpus --packages": (["corpus", "--packages", "nope", "--out", "out/corpus"], "nope is not a vetted"),
+    "restore to a name ending in /": (["restore", "in/good.wav", "out/new.wav/", "-m", "passthrough"],
+                                      "output path is a folder, not a file: out/new.wav/"),
+    "degrade to a name ending in /": (["degrade", "in/good.wav", "out/new.wav/"], "output path is a folder"),
+    "restore into a missing folder": (["restore", "in/good.wav", "out/no/o.wav", "-m", "passthrough"],
+                                      "output folder does not exist: out/no"),
+    "restore --sample-rate 0": (["restore", "in/good.wav", "out/o.wav", "-m", "passthrough", "--sample-rate", "0"],
+                                "output sample rate must be a whole number from 8000 to 384000"),
+    "restore misspelt flag": (["restore", "in/good.wav", "out/o.wav", "--methd", "sbr"],
+                              "unrecognized option --methd (did you mean --method?)"),
+    "checkpoint with absurd channels": (["restore", "in/good.wav", "out/o.wav", "-m", "unet", "--set",
+                                         "checkpoint=in/absurd"], "channels must be 1 to 6 widths from 1 to 1024"),
+    "batch --workers huge": (["batch", "in", "out/batch", "-m", "sbr", "--workers", "100000"], "at most 1024"),
+}
+
+
+@pytest.fixture
+def training_inputs(files, music):
+    """A tiny corpus (in/corpus/train, in/corpus/real), a checkpoint asking for 400000 channels (in/absurd),
+    and a run folder with a corrupt state.pt (out/old)."""
+    import json
+
+    from restoration.models.checkpoint import CONFIG, FORMAT, FORMAT_VERSION, WEIGHTS
+
+    src, out = files
+    for split in ("train", "real"):
+        (src / "corpus" / split).mkdir(parents=True)
+        save_audio(src / "corpus" / split / "c.flac", music(48000, 0.3, 2, seed=3), 48000)
+    (src / "absurd").mkdir()
+    (src / "absurd" / CONFIG).write_text(json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION,
+                                                     "model": {"channels": [400000, 400000]}}))
+    (src / "absurd" / WEIGHTS).write_bytes(b"")
+    (out / "old").mkdir()
+    (out / "old" / "state.pt").write_bytes(b"not a torch file")
+    return src, out
+
+
+@pytest.mark.parametrize("case", list(REFUSED_CASES))
+def test_cli_refuses_at_once_with_one_line_and_leaves_nothing(case, training_inputs, capfd, monkeypatch):
+    from restoration.corpus import main as corpus_main
+
+    argv, message = REFUSED_CASES[case]
+    root = training_inputs[0].parent
+    monkeypatch.chdir(root)
+    before = sorted(root.rglob("*"))
+    try:
+        code = corpus_main(argv[1:]) if argv[0] == "corpus" else main(argv)
+    except SystemExit as exc:  # argparse
+        code = exc.code
+    lines = capfd.readouterr().err.strip().splitlines()
+    assert code == 2, lines
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], lines
+    assert sorted(root.rglob("*")) == before  # no output, no folder, no temporary file
+
+
+def test_unet_config_refuses_sizes_before_allocating():
+    from restoration.models.unet import SpectralUNet, UNetConfig
+
+    for sizes in ({"channels": (16, 24)}, {"channels": (48, 64, 96), "n_fft": 2048, "hop": 512}, {}):
+        config = UNetConfig(**sizes)
+        assert config.parameter_count() == sum(p.numel() for p in SpectralUNet(config).parameters())
+    for sizes, message in (({"channels": (1024,) * 6}, "parameters; at most"), ({"channels": ()}, "channels must"),
+                           ({"band_stride": 0}, "band_stride must"), ({"n_fft": 1 << 20}, "n_fft must")):
+        with pytest.raises(ValueError, match=message):
+            UNetConfig(**sizes)
+
+
+def test_analyze_warns_about_a_reference_of_another_clip_or_length(files, capfd, monkeypatch, music):
+    src, _ = files
+    monkeypatch.chdir(src.parent)
+    clip = music(48000, 3.0, 2, seed=1)
+    save_audio(src / "clip.wav", clip, 48000)
+    save_audio(src / "other.wav", music(48000, 3.0, 2, seed=9), 48000)
+    save_audio(src / "shorter.wav", clip[:, :96000], 48000)
+    from restoration.degrade import degrade
+
+    save_audio(src / "degraded.wav", degrade(clip, 48000, seed=2), 32000)
+    code, lines = run_cli(capfd, "analyze", "in/degraded.wav", "--reference", "in/clip.wav", "--no-visqol")
+    assert code == 0 and lines == []  # its own original: no warning
+    code, lines = run_cli(capfd, "analyze", "in/degraded.wav", "--reference", "in/other.wav", "--no-visqol")
+    assert code == 0 and len(lines) == 1 and lines[0].startswith("warning: the reference does not look like the same clip")
+    code, lines = run_cli(capfd, "analyze", "in/degraded.wav", "--reference", "in/shorter.wav", "--no-visqol")
+    assert code == 0 and lines == ["warning: the reference is 2.00 s long and the file 3.00 s: the metrics "
+                                   "compare only the first 2.00 s; is it the same clip?"]
+
+
+def test_analyze_prints_n_a_for_metrics_that_do_not_apply(files, capsys):
+    src, _ = files
+    assert main(["analyze", str(src / "good.wav"), "--no-visqol"]) == 0  # 32 kHz: nothing above 16 kHz
+    table = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines())
+    assert table["hf_ratio"] == "n/a" and "nan" not in "".join(table.values())
+    assert float(table["cutoff_hz"]) > 0
+
+
+def test_help_names_the_program_without_rst_markup(capsys, monkeypatch):
+    from restoration.cli import build_parser
+
+    monkeypatch.setattr(sys, "argv", ["/usr/local/bin/restoration", "--help"])
+    text = build_parser().format_help()
+    assert text.startswith("usage: restoration ") and "``" not in text
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "restoration" / "__main__.py"), "--help"])
+    assert build_parser().format_help().startswith("usage: python -m restoration ")
+    with pytest.raises(SystemExit):
+        from restoration.corpus import main as corpus_main
+
+        corpus_main(["--help"])
+    assert "``" not in capsys.readouterr().out
+
+
 def test_one_hz_header_is_refused_before_reading(files):
     src, _ = files
     with pytest.raises(BadInputError, match="from 8000 to 384000 Hz, got 1"):

@@ -56,6 +56,7 @@ def test_folder_with_a_bad_file_gives_a_row_per_input(ray_cluster, folder, tmp_p
     assert set(rows) == {"a.wav", "b.flac", "c.wav", "broken.wav"}
     assert rows["broken.wav"]["status"] == "error" and "cannot decode broken.wav" in rows["broken.wav"]["error"]
     assert "\n" not in rows["broken.wav"]["error"]
+    assert rows["broken.wav"]["output"] == ""  # only outputs that were written are listed
     for name, rel, channels in (("a.wav", "a.flac", 2), ("b.flac", "sub/b.flac", 2), ("c.wav", "sub/deeper/c.flac", 1)):
         row = rows[name]
         assert row["status"] == "ok" and row["output"] == rel and row["error"] == ""
@@ -71,17 +72,18 @@ def test_folder_with_a_bad_file_gives_a_row_per_input(ray_cluster, folder, tmp_p
 def test_second_run_skips_complete_outputs_and_says_so(ray_cluster, folder, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["batch", str(folder), str(out), "-m", "passthrough", "--format", "wav", "--metrics",
-                 "--no-visqol", "--quiet"]) == 0
+                 "--no-visqol", "--quiet", "--allow-failures"]) == 0  # broken.wav failed, allowed
     first = rows_of(out)
     kept = out / "a.wav"
     stamp = kept.stat().st_mtime_ns
     (out / "sub" / "b.wav").unlink()  # as if the first run had stopped before this file
     capsys.readouterr()
     assert main(["batch", str(folder), str(out), "-m", "passthrough", "--format", "wav", "--metrics",
-                 "--no-visqol", "--quiet"]) == 0
+                 "--no-visqol", "--quiet"]) == 1  # a file failed: non-zero without --allow-failures
     captured = capsys.readouterr()
     assert "2 skipped (already complete)" in captured.out and "1 restored" in captured.out
     assert "2 of 4 outputs were already complete" in captured.err
+    assert f"failed: {folder / 'broken.wav'}: cannot decode broken.wav: not decodable audio" in captured.err
     rows = rows_of(out)
     assert kept.stat().st_mtime_ns == stamp  # not rewritten
     assert {n: r["status"] for n, r in rows.items()} == {"a.wav": "skipped", "c.wav": "skipped", "b.flac": "ok",
@@ -93,6 +95,33 @@ def test_second_run_skips_complete_outputs_and_says_so(ray_cluster, folder, tmp_
     # another method into the same folder would mix two runs' outputs: refused before any work
     with pytest.raises(BadInputError, match="outputs of another run"):
         run_batch(folder, out, "sbr", fmt="wav", progress=False)
+
+
+def test_a_failed_file_is_named_and_fails_the_command_in_a_real_process(tmp_path, music):
+    """The command as a user runs it (its own local Ray): the failed file and its reason are the only
+    stderr line (no Ray WARNING), the status is 1, and 0 with --allow-failures."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("ray")
+    src = tmp_path / "in"
+    src.mkdir()
+    save_audio(src / "a.wav", music(32000, 1.0, 2, seed=1), 32000)
+    (src / "broken.wav").write_bytes(b"RIFF not really a wave file")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    command = [sys.executable, "-m", "restoration", "batch", str(src), str(tmp_path / "out"), "-m", "passthrough",
+               "--workers", "1", "--quiet"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines() == [f"failed: {src / 'broken.wav'}: cannot decode broken.wav: not "
+                                                  "decodable audio (WAV, FLAC, OGG/Vorbis and MP3 are supported)"]
+    assert "1 restored, 0 skipped (already complete), 1 failed" in result.stdout
+    with open(tmp_path / "out" / "results.csv", newline="") as handle:
+        outputs = {Path(r["input"]).name: r["output"] for r in csv.DictReader(handle)}
+    assert outputs == {"a.wav": "a.flac", "broken.wav": ""} and not (tmp_path / "out" / "broken.flac").exists()
+    allowed = subprocess.run([*command, "--allow-failures"], capture_output=True, text=True, env=env)
+    assert allowed.returncode == 0 and "1 skipped (already complete), 1 failed" in allowed.stdout
 
 
 def test_manifests_csv_and_jsonl(ray_cluster, tmp_path, music):
@@ -190,6 +219,13 @@ def test_missing_ray_is_a_one_line_error(tmp_path, folder, monkeypatch, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: restoration batch needs ray: pip install") and "\n" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_an_unreachable_cluster_is_one_line_at_once():
+    from restoration.batch import start_ray
+
+    with pytest.raises(BadInputError, match="cannot reach Ray at 127.0.0.1:1: connection refused"):
+        start_ray("127.0.0.1:1")  # nothing listens on port 1; Ray itself would retry for minutes
 
 
 def test_root_cause_names_the_innermost_error():

@@ -76,6 +76,17 @@ def test_manifest(tmp_path):
     assert collect(manifest).files == found.files
 
 
+def test_manifest_with_a_reference_folder_fills_only_missing_references(tmp_path):
+    files = touch(tmp_path / "audio", "one.wav", "two.wav", "own.wav")
+    refs = touch(tmp_path / "refs", "s.wav", "t.flac")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("clip,condition,path,reference\ns,x,audio/one.wav,\nt,x,audio/two.wav,audio/own.wav\n"
+                        "u,x,audio/one.wav,\n")
+    found = collect(manifest, reference_dir=refs)
+    assert [(f.clip, f.reference) for f in found.files] == [("s", refs / "s.wav"), ("t", files / "own.wav"), ("u", None)]
+    assert found.skipped == []
+
+
 @pytest.mark.parametrize("text, message", [
     ("", "has no rows"),
     ("clip,path\na,b.wav\n", "lacks the column(s) condition"),

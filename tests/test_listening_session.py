@@ -4,6 +4,7 @@ import hashlib
 import json
 import shutil
 import sqlite3
+import time
 
 import numpy as np
 import pytest
@@ -84,25 +85,38 @@ def test_every_slot_of_every_listener_has_its_own_file_url_and_bytes(store, serv
     assert len(paths) == 3 * 5  # 4 rated samples + the open reference, three times
     assert len({p.name for p in paths}) == len(paths)  # no two slots, listeners or visits share a name
     assert len({p.parent for p in paths}) == 2  # one scratch folder per listener, and Ann's is reused
-    # The open reference and the hidden reference are the same audio: same samples, different bytes.
+    # The open reference and the hidden reference are the same audio: the same sound (the dither of
+    # each copy moves a sample by at most one 24-bit step), the same size and header, other bytes.
     view = views[1]
     conditions = shown_conditions(store, view.token)
     hidden = next(k for k, c in conditions.items() if c == "reference" and k != "R")
     by_key = {s.key: s.path for s in view.slots}
-    assert np.array_equal(sf.read(by_key["R"], dtype="int16")[0], sf.read(by_key[hidden], dtype="int16")[0])
+    rendered = sf.read(store.stimuli(test_id)[store.presentation(view.token).slots["R"]].path, dtype="int32")[0] >> 8
+    for key in ("R", hidden):
+        assert np.abs((sf.read(by_key[key], dtype="int32")[0] >> 8) - rendered).max() == 1
     assert sha(by_key["R"]) != sha(by_key[hidden])
+    assert len({p.stat().st_size for p in by_key.values()}) == 1
+    assert len({p.read_bytes()[:44] for p in by_key.values()}) == 1
     # The file names say nothing: random, not the rendered file's name, a condition or the test id.
-    rendered = {s.path.name for s in store.stimuli(test_id).values()}
+    rendered_names = {s.path.name for s in store.stimuli(test_id).values()}
     for path in paths:
-        assert path.name not in rendered and test_id not in str(path)
+        assert path.name not in rendered_names and test_id not in str(path)
         assert not any(c in path.name for c in ("passthrough", "reference", "anchor"))
 
 
-def test_abx_x_file_differs_from_a_and_b(store, service, clips):
-    view = service.join(make_abx(store, clips, n_clips=1), "Ann")
-    by_key = {s.key: s.path for s in view.slots}
-    assert len({sha(p) for p in by_key.values()}) == 3
-    assert len({p.name for p in by_key.values()}) == 3
+def make_ab(store, clips, **kwargs):
+    return build_test(store, name="ab", protocol="ab", clips=pair_clips(clips[0][:1]), methods=CHAINS[:2], **kwargs)
+
+
+@pytest.mark.parametrize("make", [make_ab, make_abx, make_mushra])
+def test_the_files_of_a_trial_differ_in_their_bytes_only(store, service, clips, make):
+    """A/B, ABX (X beside its source) and MUSHRA (hidden reference and anchor beside the open
+    reference): one size, one header, one modification time, WAV; never the same bytes or name."""
+    view = service.join(make(store, clips), "Ann")
+    paths = [s.path for s in view.slots]
+    assert len({sha(p) for p in paths}) == len({p.name for p in paths}) == len(paths) >= 2
+    assert len({p.stat().st_size for p in paths}) == 1 and len({p.read_bytes()[:44] for p in paths}) == 1
+    assert len({p.stat().st_mtime_ns for p in paths}) == 1 and {p.suffix for p in paths} == {".wav"}
 
 
 def test_the_payload_carries_no_ids_seed_or_conditions(store, service, clips):
@@ -179,8 +193,9 @@ def test_answers_need_every_sample_played(store, service, clips):
 
 @pytest.mark.parametrize("slot, seconds, position, message", [
     ("Q", 0.5, 0.0, "no sample 'Q'"),
-    ("A", -1.0, 0.0, "positive duration"),
-    ("A", float("nan"), 0.0, "positive duration"),
+    ("A", -1.0, 0.0, "duration of at least"),
+    ("A", float("nan"), 0.0, "duration of at least"),
+    ("A", 1e-300, 0.0, "duration of at least"),
     ("A", 0.5, -3.0, "position"),
     ("A", 60.0, 0.0, "more play time"),
 ])
@@ -237,15 +252,22 @@ def test_mushra_answer_by_slot_is_stored_by_stimulus(store, service, clips):
 def test_tokens_are_single_use_and_unknown_tokens_are_refused(store, service, clips):
     test_id = make_abx(store, clips)
     view = service.join(test_id, "Ann")
+    again = service.join(test_id, "Ann")  # a reload: the same trial under a second token
     play_all(service, view)
-    service.answer(view.token, "A")
-    again = service.answer(view.token, "B")  # a double click: stored once, the next trial comes back
-    assert again.number == 2 and len(store.answers(test_id)) == 1
+    play_all(service, again)
+    assert service.answer(view.token, "A").number == 2
+    for token in (view.token, again.token):  # the answered token, and the other one of the same trial
+        with pytest.raises(BadInputError, match=r"^this trial is already answered; join the test again") as info:
+            service.answer(token, "B")
+        assert "\n" not in str(info.value)
+    assert len(store.answers(test_id)) == 1 and store.answers(test_id)[0].response == "A"
     with pytest.raises(BadInputError, match="already answered"):
         service.played(view.token, "A", 0.1)
     for token in ("", None, "made-up"):
-        with pytest.raises(BadInputError, match="unknown or expired trial token"):
+        with pytest.raises(BadInputError, match="^unknown or expired trial token; join the test again$"):
             service.answer(token, "A")
+        with pytest.raises(BadInputError, match="^unknown or expired trial token; join the test again$"):
+            service.played(token, "A", 0.1)
 
 
 def test_a_closed_test_refuses_answers_and_a_reopened_one_takes_them(store, service, clips):
@@ -286,6 +308,7 @@ def test_scratch_files_are_removed_as_the_listener_moves_on(store, service, clip
     view = service.join(test_id, "Ann")
     folder = view.slots[0].path.parent
     assert folder.parent == service.scratch_root and all(s.path.exists() for s in view.slots)
+    assert folder.stat().st_mode & 0o777 == 0o700 and service.scratch_root.stat().st_mode & 0o777 == 0o700
     play_all(service, view)
     following = service.answer(view.token, "A")
     assert not any(s.path.exists() for s in view.slots) and all(s.path.exists() for s in following.slots)
@@ -322,3 +345,61 @@ def test_a_full_listener_session_gives_the_right_results(store, service, clips):
     (row,) = summarize(store, test_id).tables["ABX (one-sided binomial test against guessing)"]
     assert (row["correct"], row["trials"]) == (3, 3)
     assert store.listener_counts(test_id) == (1, 1)
+
+
+# ------------------------------------------------------------------------------ play reports are bounded
+
+
+def stored_bytes(store):
+    """The database file and its write-ahead log, as bytes: what a refused report must not change."""
+    return [p.read_bytes() for p in (store.path, store.path.with_name(store.path.name + "-wal")) if p.exists()]
+
+
+def backdate(store, token, seconds):
+    """Pretend the trial of ``token`` was shown ``seconds`` earlier."""
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("UPDATE presentations SET shown_unix = shown_unix - ? WHERE token = ?", (seconds, token))
+
+
+def test_a_flood_of_play_reports_is_refused_without_writing(store, service, clips, monkeypatch):
+    from restoration.listening import storage
+
+    monkeypatch.setattr(storage, "PLAY_REPORTS_PER_S", 0.0)  # the burst alone, however long the loop takes
+    test_id = make_abx(store, clips)
+    view = service.join(test_id, "Ann")
+    for _ in range(storage.PLAY_REPORTS_BURST):
+        service.played(view.token, "A", 0.01)
+    before = stored_bytes(store)
+    for _ in range(300):
+        with pytest.raises(BadInputError, match="^too many play reports for this trial"):
+            service.played(view.token, "B", 0.01)
+    for slot, seconds in (("A", 1e-300), ("Q", 0.5), ("A", 60.0)):
+        with pytest.raises(BadInputError):
+            service.played(view.token, slot, seconds)
+    assert stored_bytes(store) == before
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM plays").fetchone()[0] == storage.PLAY_REPORTS_BURST
+
+
+def test_play_reports_follow_the_wall_time_and_the_rate(store, service, clips):
+    from restoration.listening.storage import PLAY_REPORTS_BURST, PLAY_REPORTS_PER_S, PLAY_SLACK_S
+
+    view = service.join(make_abx(store, clips), "Ann")
+    backdate(store, view.token, 10.0)
+    # Ten seconds since the trial was shown (plus the slack): that much play time in all, one sample at a time.
+    service.played(view.token, "A", 6.0)
+    service.played(view.token, "B", 10.0 - 6.0 + PLAY_SLACK_S - 0.5)
+    with pytest.raises(BadInputError, match="more play time was reported than has passed"):
+        service.played(view.token, "X", 1.0)
+    # The rate: the burst plus 4 a second since the trial was shown (10 s before the loop: 70 reports,
+    # and 4 more for every second the loop itself takes).
+    start, taken = time.monotonic(), 0
+    view = service.join(store.presentation(view.token).test_id, "Bob")
+    backdate(store, view.token, 10.0)
+    with pytest.raises(BadInputError, match="too many play reports"):
+        while taken < 1000:
+            service.played(view.token, "X", 0.01)
+            taken += 1
+    allowed = PLAY_REPORTS_BURST + PLAY_REPORTS_PER_S * 10.0
+    assert allowed <= taken <= allowed + PLAY_REPORTS_PER_S * (time.monotonic() - start) + 1
+    assert store.played(view.token)["X"] == pytest.approx(0.01 * taken)

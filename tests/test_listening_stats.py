@@ -1,6 +1,7 @@
 """Statistics of listening tests against values worked out by hand, and the results of stored answers."""
 
 import csv
+import io
 import math
 
 import numpy as np
@@ -205,3 +206,98 @@ def test_tied_strengths_share_a_rank(store):  # noqa: F811
     assert rows["m1"]["bt_rank"] == 1 and rows["m2"]["bt_rank"] == rows["m3"]["bt_rank"] == 2
     assert rows["m2"]["bt_strength"] == pytest.approx(rows["m3"]["bt_strength"])
     assert rows["m1"]["n"] == 6 and rows["m2"]["n"] == 6
+
+
+# ------------------------------------------------------------------------------ the edges never fail
+
+
+def render_results(store, test_id, tmp_path):
+    """Everything the Results page makes of a test: the summary, the chart drawn to PNG, the CSV rows."""
+    results = summarize(store, test_id)
+    fig = results_figure(results)
+    fig.savefig(io.BytesIO(), format="png")
+    for line in fig.axes[0].collections:  # the whiskers: never negative, never past the scale
+        for segment in line.get_segments():
+            assert np.all(np.isfinite(segment)) and segment[:, 1].min() >= -1e-9 and segment[:, 1].max() <= 100 + 1e-9
+    rows = list(csv.DictReader(export_csv(store, test_id, tmp_path / "answers.csv").open()))
+    return results, rows
+
+
+def wrong(shown, x):
+    return ("B" if x == shown[0] else "A"), None
+
+
+def right(shown, x):
+    return ("A" if x == shown[0] else "B"), None
+
+
+@pytest.mark.parametrize("choose, correct", [(right, 60), (wrong, 0)])
+def test_abx_at_100_and_0_percent_correct(store, tmp_path, choose, correct):  # noqa: F811
+    """60 of 60 gave a Wilson upper bound of 0.9999999999999997, below the bar: a negative whisker
+    that made matplotlib (and the Results page) fail."""
+    test_id = make_test(store, "abx", conditions=("m1", "m2"), clips=tuple(f"c{k}" for k in range(60)))
+    answer_all(store, test_id, "Ann", choose)
+    results, rows = render_results(store, test_id, tmp_path)
+    (row,) = results.tables["ABX (one-sided binomial test against guessing)"]  # one pair: no "all pairs" row
+    assert (row["correct"], row["trials"]) == (correct, 60)
+    low, high = wilson_interval(correct, 60)
+    assert (row["ci95_low"], row["ci95_high"]) == (low, high)
+    assert low <= correct / 60 <= high and (high == 1.0 if correct else low == 0.0)
+    assert row["p_value"] == (pytest.approx(2.0 ** -60) if correct else 1.0)
+    assert len(rows) == 60 and {r["correct"] for r in rows} == {"1" if correct else "0"}
+
+
+@pytest.mark.parametrize("k, n", [(0, 1), (1, 1), (0, 60), (60, 60), (1, 3), (299, 300), (300, 300)])
+def test_wilson_interval_always_holds_the_proportion(k, n):
+    low, high = wilson_interval(k, n)
+    assert 0.0 <= low <= k / n <= high <= 1.0
+    assert (low == 0.0) == (k == 0) and (high == 1.0) == (k == n)
+
+
+@pytest.mark.parametrize("protocol", ["ab", "abx", "mushra"])
+def test_one_listener_one_trial(store, tmp_path, protocol):  # noqa: F811
+    reference = "reference" if protocol == "mushra" else None
+    conditions = ("m1", "reference") if reference else ("m1", "m2")
+    test_id = make_test(store, protocol, conditions=conditions, reference=reference)
+    answer_all(store, test_id, "Ann", lambda shown, x: ("ratings", {s: 100 for s in shown}) if reference
+               else right(shown, x))
+    results, rows = render_results(store, test_id, tmp_path)
+    assert (results.listeners, results.finished, results.answers) == (1, 1, 1)
+    assert len(rows) == (2 if reference else 1)
+    if protocol == "mushra":  # one rating per condition: a mean, no interval
+        ratings = results.tables[MUSHRA_TABLE]
+        assert [r["mean"] for r in ratings] == [100.0, 100.0] and all(math.isnan(r["ci95_low"]) for r in ratings)
+    elif protocol == "abx":
+        (row,) = results.tables["ABX (one-sided binomial test against guessing)"]
+        assert (row["correct"], row["trials"], row["ci95_high"], row["p_value"]) == (1, 1, 1.0, 0.5)
+    else:
+        winner, loser = results.tables["Methods (win rate excludes ties)"]
+        assert (winner["wins"], winner["win_rate"], winner["ci95_high"]) == (1, 1.0, 1.0)
+        assert (loser["losses"], loser["win_rate"], loser["ci95_low"]) == (1, 0.0, 0.0)
+
+
+def test_all_ties(store, tmp_path):  # noqa: F811
+    test_id = make_test(store, "ab", conditions=("m1", "m2", "m3"), clips=("c1", "c2"))
+    for name in ("Ann", "Bob"):
+        answer_all(store, test_id, name, lambda shown, x: ("none", None))
+    results, rows = render_results(store, test_id, tmp_path)
+    methods = results.tables["Methods (win rate excludes ties)"]
+    assert [(r["wins"], r["losses"], r["ties"]) for r in methods] == [(0, 0, 8)] * 3
+    assert all(math.isnan(r["win_rate"]) and r["bt_rank"] == 1 for r in methods)
+    assert [r["bt_strength"] for r in methods] == pytest.approx([1 / 3] * 3)
+    assert all(p["p_value"] == 1.0 for p in results.tables["Pairs (exact sign test, ties excluded)"])
+    assert len(rows) == 12 and {r["preferred"] for r in rows} == {""}
+
+
+def test_one_condition_rated_and_no_answers_yet(store, tmp_path):  # noqa: F811
+    """A MUSHRA screen of one method beside its hidden reference, identical ratings (a zero-width
+    interval), and a test nobody answered: the page and the CSV still come out."""
+    test_id = make_test(store, "mushra", conditions=("m1", "reference"), clips=("c1", "c2"), reference="reference")
+    results, rows = render_results(store, test_id, tmp_path)
+    assert results.answers == 0 and rows == [] and all(r["ratings"] == 0 for r in results.tables[MUSHRA_TABLE])
+    for name in ("Ann", "Bob"):
+        answer_all(store, test_id, name, lambda shown, x: ("ratings", {s: 100 for s in shown}))
+    results, rows = render_results(store, test_id, tmp_path)
+    assert [(r["mean"], r["ci95_half_width"], r["ci95_low"], r["ci95_high"]) for r in results.tables[MUSHRA_TABLE]] \
+        == [(100.0, 0.0, 100.0, 100.0)] * 2
+    assert len(rows) == 8

@@ -5,6 +5,7 @@ import os
 import signal
 import sqlite3
 import threading
+from contextlib import closing
 
 import pytest
 
@@ -310,3 +311,27 @@ def test_version_1_files_are_upgraded_with_a_secret_and_keep_their_answers(tmp_p
     assert (answer.listener, answer.presented, answer.response, answer.played) == ("Ann", (2, 1), "B", None)
     ann = store.join("t1", "Ann")
     assert ann.seed == listener_seed(store.secret, "t1", "Ann") != 12345
+
+
+def test_database_and_media_are_owner_only(tmp_path):
+    """The database holds the secret that seeds every plan: 0600 for it and its -wal and -shm files,
+    0700 for the media folders, whatever the umask; a world-readable file of an earlier version is
+    tightened when it is opened."""
+    old_umask = os.umask(0o022)
+    try:
+        store = ListeningStore(tmp_path / "db.sqlite")
+        test_id = make_test(store)
+        with closing(sqlite3.connect(store.path)) as held:  # keeps the -wal and -shm files (the last close removes them)
+            held.execute("SELECT COUNT(*) FROM tests").fetchone()
+            store.join(test_id, "Ann")
+            for suffix in ("", "-wal", "-shm"):
+                path = tmp_path / f"db.sqlite{suffix}"
+                assert path.exists() and oct(path.stat().st_mode & 0o777) == oct(0o600), suffix
+        for folder in (store.media_root, store.media_dir(test_id)):
+            assert oct(folder.stat().st_mode & 0o777) == oct(0o700)
+        for path in (store.path, store.media_root):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        ListeningStore(tmp_path / "db.sqlite")
+        assert store.path.stat().st_mode & 0o777 == 0o600 and store.media_root.stat().st_mode & 0o777 == 0o700
+    finally:
+        os.umask(old_umask)

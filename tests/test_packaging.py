@@ -86,3 +86,40 @@ def test_installed_command_works_from_any_folder(wheel, tmp_path):
     result = subprocess.run([str(venv / "bin" / "restoration"), "restore", "nope.wav", "out.wav", "-m", "sbr"],
                             cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and result.stderr.strip() == "error: no such file: nope.wav"
+
+
+def test_apt_waits_for_a_held_lock_with_one_message(tmp_path):
+    """scripts/install.sh's apt-get retries while another package manager holds the lock, says so once,
+    and stops at once on any other failure."""
+    attempts = tmp_path / "attempts"
+    fake = tmp_path / "apt-get"  # fails twice with apt's lock message, then succeeds
+    fake.write_text(f"""#!/bin/sh
+echo x >> {attempts}
+[ "$(wc -l < {attempts})" -gt 2 ] && exit 0
+echo "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 812 (unattended-upgr)" >&2
+exit 100
+""")
+    fake.chmod(0o755)
+    script = f". {ROOT / 'scripts' / 'apt_lock.sh'}; apt_get_waiting {fake} update"
+    env = dict(os.environ, APT_LOCK_POLL_S="0")
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env)
+    assert result.returncode == 0 and attempts.read_text().count("x") == 3
+    assert result.stderr.strip().splitlines() == [
+        "apt is locked by another package manager (unattended upgrades on a fresh machine?): "
+        "waiting up to 900 s for it to finish..."]
+    attempts.unlink()
+    broken = subprocess.run(["bash", "-c", f". {ROOT / 'scripts' / 'apt_lock.sh'}; apt_get_waiting sh -c "
+                             "'echo E: Unable to locate package nope >&2; exit 100'"],
+                            capture_output=True, text=True, env=env)
+    assert broken.returncode == 1 and broken.stderr.strip() == "E: Unable to locate package nope"
+    held = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                          env=dict(env, APT_LOCK_WAIT_S="0"))  # no time to wait: stops with the reason
+    assert held.returncode == 1 and "still locked after 0 s" in held.stderr and "Could not get lock" in held.stderr
+
+
+def test_readme_links_only_files_of_the_repository():
+    """A clone has no ../shared: the architecture is docs/design.md, and every relative link resolves."""
+    text = (ROOT / "README.md").read_text()
+    assert "../shared/DESIGN.md" not in text and "(docs/design.md)" in text
+    missing = [link for link in re.findall(r"\]\(([^)#:]+)\)", text) if not (ROOT / link).exists()]
+    assert missing == []

@@ -429,19 +429,20 @@ def test_target_checks_read_an_evaluation_report():
 def test_train_refuses_a_moving_average_decay_outside_0_1(tmp_path, capsys):
     from restoration.cli import main
 
-    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--size", "tiny", "--ema", "1.5"]) == 2
+    with pytest.raises(SystemExit) as info:  # a usage error (argparse)
+        main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--size", "tiny", "--ema", "1.5"])
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--ema must be 0 (off) or in (0, 1), got 1.5" in err
+    assert info.value.code == 2 and err.count("\n") == 1 and "argument --ema: must be within [0, 1), got 1.5" in err
     assert not (tmp_path / "run").exists()  # refused before anything is written
 
 
 def test_train_refuses_a_negative_high_band_weight(tmp_path, capsys):
     from restoration.cli import main
 
-    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--size", "tiny",
-                 "--hf-weight", "-2"]) == 2
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--size", "tiny", "--hf-weight", "-2"])
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--hf-weight must be 0 or more, got -2.0" in err
+    assert info.value.code == 2 and err.count("\n") == 1 and "argument --hf-weight: must be within [0, 1e+06], got -2" in err
     assert not (tmp_path / "run").exists()
 
 

@@ -13,11 +13,13 @@ every write is one ``BEGIN IMMEDIATE`` transaction of :class:`ListeningStore` (W
 A vote counts only when (:class:`ArenaRules`): the arena is open; the match token is the visitor's
 latest and unused (single use); at least ``min_vote_s`` passed since the pair was shown; the player
 reported both versions played for ``min_play_s`` (or half their length), reports that are bounded by
-the wall time since the pair was shown and by a count per match; the visitor has not voted on this
+the wall time since the pair was shown and by a rate per match (those of the listening test); the visitor has not voted on this
 pair of this clip before; the visitor and its peer (network address) are under their vote rates;
 and the visitor holds at most ``max(share_floor, share_fraction)`` of all votes. A refused vote is
 one :class:`BadInputError` line and nothing is stored. Visitors are random tokens issued by the
 server; each peer may mint a bounded number per hour, so new tokens do not lift the peer's limits.
+The two versions of a pair are served by :func:`restoration.listening.serve.serve_copies` (alike in
+size, header and date; never bit-identical; random names).
 """
 
 from __future__ import annotations
@@ -34,12 +36,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-import numpy as np
 import soundfile as sf
 
 from ..errors import BadInputError
 from .protocol import ANCHOR, REFERENCE
-from .storage import ListeningStore, TestInfo
+from .serve import serve_copies
+from .storage import (MIN_PLAY_REPORT_S, PLAY_REPORTS_BURST, PLAY_REPORTS_PER_S, PLAY_SLACK_S, ListeningStore,
+                      TestInfo)
 
 #: Conditions that never enter the arena (MUSHRA's hidden reference and low-pass anchor).
 EXCLUDED_CONDITIONS = (REFERENCE, ANCHOR)
@@ -120,9 +123,7 @@ class ArenaRules:
     #: Seconds between showing a pair and accepting its vote.
     min_vote_s: float = 4.0
     #: Slack between reported play time and the wall time since the pair was shown, seconds.
-    play_slack_s: float = 1.0
-    #: Most play reports per match.
-    max_play_reports: int = 200
+    play_slack_s: float = PLAY_SLACK_S
     #: Votes per visitor per minute.
     visitor_votes_per_min: int = 10
     #: Votes per peer (network address, every visitor behind it) per minute.
@@ -224,23 +225,6 @@ def parse_choice(choice: str | None) -> str:
 # ---------------------------------------------------------------------- serving stimuli
 
 
-def serve_stimulus(source: str | os.PathLike, folder: str | os.PathLike, rng: np.random.Generator | None = None) -> Path:
-    """A fresh copy of a stimulus to serve: 24-bit PCM WAV under a random name in ``folder``, with
-    independent TPDF dither at the 24-bit LSB, so no two copies share a name or bytes, and copies of
-    stimuli of one length, rate and channel count have one size. Nothing else is written (no tags).
-
-    (Stand-in for the blind-test serving function of issue 27: swap it in here when merged.)
-    """
-    rng = rng or np.random.default_rng(secrets.randbits(128))
-    data, rate = sf.read(str(source), dtype="float64", always_2d=True)
-    lsb = 2.0 ** -23
-    dither = (rng.random(data.shape) - rng.random(data.shape)) * lsb
-    noisy = np.clip(data + dither, -1.0, 1.0 - lsb)
-    target = Path(folder) / f"{secrets.token_urlsafe(16)}.wav"
-    sf.write(str(target), noisy, rate, subtype="PCM_24", format="WAV")
-    return target
-
-
 class _ServedCopies:
     """The served copies of each visitor's current pair (older ones are removed), for a bounded number of visitors."""
 
@@ -261,7 +245,7 @@ class _ServedCopies:
         for stale in evicted:
             shutil.rmtree(stale, ignore_errors=True)
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        copies = [serve_stimulus(source, folder) for source in sources]
+        copies = serve_copies(list(sources), folder)
         with self._lock:
             if visitor in self._by_visitor:
                 self._by_visitor[visitor][1].extend(copies)
@@ -291,7 +275,6 @@ class Arena:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
-        _owner_only(store)
 
     def close(self) -> None:
         """Remove every served copy."""
@@ -379,25 +362,36 @@ class Arena:
         """Record that version ``slot`` (A or B) of a match was heard for ``seconds``; returns seconds per slot.
 
         Refused (and not written): an unknown, voted or replaced match, another visitor's match, a slot
-        other than A or B, a time that is not positive and finite, more reports than
-        ``rules.max_play_reports``, and more play time in all than has passed since the pair was shown.
+        other than A or B, a time that is not finite or under the listening test's shortest report, more
+        reports than the listening test takes (a burst plus a rate since the pair was shown), and more
+        play time in all than has passed since the pair was shown. The checks run on a read first, so a
+        flood of refused reports never takes the write lock.
         """
         seconds, position_s, slot = float(seconds), float(position_s), str(slot or "")
-        if not (math.isfinite(seconds) and math.isfinite(position_s)) or seconds <= 0 or position_s < 0:
-            raise BadInputError("a play report needs a positive duration and a position >= 0")
+        if not (math.isfinite(seconds) and math.isfinite(position_s)) or seconds < MIN_PLAY_REPORT_S \
+                or position_s < 0:
+            raise BadInputError(f"a play report needs a duration of at least {MIN_PLAY_REPORT_S} s and a position >= 0")
         if slot not in ("A", "B"):
             raise BadInputError(f"an arena pair has no version {slot!r}; give A or B")
+        with self.store._connection() as conn:
+            self._check_play(conn, token, visitor, seconds)
         with self.store._transaction() as conn:
-            match = self._open_match(conn, token, visitor)
-            count, total = conn.execute("SELECT COUNT(*), COALESCE(SUM(seconds), 0) FROM arena_plays WHERE token = ?",
-                                        (match["token"],)).fetchone()
-            if count >= self.rules.max_play_reports:
-                raise BadInputError("too many play reports for this pair")
-            if total + seconds > self.clock() - match["shown_unix"] + self.rules.play_slack_s:
-                raise BadInputError("more play time was reported than has passed since the pair was shown")
+            match = self._check_play(conn, token, visitor, seconds)  # again under the lock: reports may race
             conn.execute("INSERT INTO arena_plays (token, slot, position_s, seconds, at_unix) VALUES (?, ?, ?, ?, ?)",
                          (match["token"], slot, position_s, seconds, self.clock()))
             return _played(conn, match["token"])
+
+    def _check_play(self, conn, token: str | None, visitor: str | None, seconds: float) -> dict:
+        """The open match of ``token``; BadInputError when a report of ``seconds`` breaks a rule of :meth:`played`."""
+        match = self._open_match(conn, token, visitor)
+        count, total = conn.execute("SELECT COUNT(*), COALESCE(SUM(seconds), 0) FROM arena_plays WHERE token = ?",
+                                    (match["token"],)).fetchone()
+        elapsed = max(0.0, self.clock() - match["shown_unix"])
+        if count >= PLAY_REPORTS_BURST + PLAY_REPORTS_PER_S * elapsed:
+            raise BadInputError("too many play reports for this pair; the report was not stored")
+        if total + seconds > elapsed + self.rules.play_slack_s:
+            raise BadInputError("more play time was reported than has passed since the pair was shown")
+        return match
 
     def vote(self, visitor: str | None, token: str | None, choice: str | None, peer: str) -> ArenaView:
         """Store a vote (``A``, ``B`` or ``tie``) on the pair of ``token`` and return the next pair, whose
@@ -530,12 +524,3 @@ def _is_open(conn) -> bool:
 def _played(conn, token: str) -> dict[str, float]:
     return {r[0]: float(r[1]) for r in conn.execute(
         "SELECT slot, SUM(seconds) FROM arena_plays WHERE token = ? GROUP BY slot", (token,))}
-
-
-def _owner_only(store: ListeningStore) -> None:
-    """Make the database (and its WAL files) readable by its owner only, and the media folder 0700."""
-    for path in (store.path, Path(f"{store.path}-wal"), Path(f"{store.path}-shm")):
-        if path.exists():
-            os.chmod(path, 0o600)
-    store.media_root.mkdir(parents=True, exist_ok=True)
-    os.chmod(store.media_root, 0o700)

@@ -117,22 +117,24 @@ def listener_plan(protocol: str, trials: Sequence[tuple[int, int]], seed: int) -
     """The sequence of trials one listener gets.
 
     ``trials`` holds ``(trial id, number of conditions)``. The trial order is shuffled; in A/B and
-    ABX exactly half of the trials (the odd one decided by the seed) swap sides, and X repeats A in
-    exactly half of the ABX trials; MUSHRA shuffles the rows of every screen. The same seed gives
-    the same plan on any Python version (only ``Random.random`` is used, whose stream is stable).
+    ABX every trial swaps sides on its own fair coin, and in ABX X repeats A or B on another fair
+    coin of its own, so no answer follows from the others (a listener sure of all other answers
+    still guesses the last one at 1/2, and the binomial test against guessing holds answer by
+    answer); MUSHRA shuffles the rows of every screen. The same seed gives the same plan on any
+    Python version (only ``Random.random`` is used, whose stream is stable).
     """
     check_protocol(protocol)
     rng = random.Random(seed)
     order = _shuffled(list(trials), rng)
     if protocol == "mushra":
         return [Presentation(trial, tuple(_shuffled(list(range(n)), rng))) for trial, n in order]
-    swaps = _balanced_flags(len(order), rng)
-    xs = _balanced_flags(len(order), rng) if protocol == "abx" else [None] * len(order)
     plan = []
-    for (trial, n), swap, x in zip(order, swaps, xs):
+    for trial, n in order:
         if n != 2:
             raise BadInputError(f"trial {trial} of a {protocol} test has {n} conditions, not 2")
-        plan.append(Presentation(trial, (1, 0) if swap else (0, 1), None if x is None else int(x)))
+        swap = rng.random() < 0.5
+        x = int(rng.random() < 0.5) if protocol == "abx" else None
+        plan.append(Presentation(trial, (1, 0) if swap else (0, 1), x))
     return plan
 
 
@@ -142,9 +144,3 @@ def _shuffled(items: list, rng: random.Random) -> list:
         j = int(rng.random() * (i + 1))
         items[i], items[j] = items[j], items[i]
     return items
-
-
-def _balanced_flags(n: int, rng: random.Random) -> list[bool]:
-    """``n`` booleans in random order, ``n // 2`` of them true (plus one more on a coin flip when odd)."""
-    ones = n // 2 + (1 if n % 2 and rng.random() < 0.5 else 0)
-    return _shuffled([True] * ones + [False] * (n - ones), rng)

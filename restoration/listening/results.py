@@ -209,7 +209,8 @@ def results_figure(results: Results):
     x = np.arange(len(labels))
     shown = np.nan_to_num(values)
     ax.bar(x, shown, color="#4c72b0")
-    err = np.vstack([np.nan_to_num(values - low), np.nan_to_num(high - values)])
+    # Whiskers never point the wrong way (matplotlib refuses negative lengths), nan draws none.
+    err = np.clip(np.vstack([np.nan_to_num(values - low), np.nan_to_num(high - values)]), 0.0, None)
     ax.errorbar(x, shown, yerr=err, fmt="none", ecolor="black", capsize=4)
     if results.test.protocol in ("ab", "abx"):
         ax.axhline(50, color="grey", linestyle="--", linewidth=1)

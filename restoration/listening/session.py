@@ -6,11 +6,14 @@ and for a script:
 
 * every trial shown is a *presentation* with an opaque random token kept in the database; the
   client gets the token, slot labels and audio files, never a stimulus id, seed or method name;
-* every slot's audio is a fresh copy under a random file name in the listener's scratch folder,
-  with a random tag, so no two slots, listeners or visits share a URL, a file name or file bytes
-  (the samples are bit-identical to the rendered stimulus);
+* every slot's audio is a fresh copy (:func:`restoration.listening.serve.serve_copies`): 24-bit
+  PCM WAV of one size per trial, its own inaudible dither, a random name in the listener's
+  scratch folder (mode 0700) and the trial's one modification time, so no two slots, listeners or
+  visits share a URL, a file name or file bytes, and size, header, name and date say nothing;
 * the server checks every answer (values, ratings, the MUSHRA 100 rule) and refuses one before
-  every sample has been played for :func:`required_play_s` seconds, as reported by the player.
+  every sample has been played for :func:`required_play_s` seconds, as reported by the player;
+  an answered or unknown token is refused, and so are play reports beyond the wall time and the
+  rate that :meth:`ListeningStore.add_play` allows.
 
 Decoding two files and comparing their samples still tells identical audio apart from different
 audio, as the listener's ears do; what is sent carries nothing else that does.
@@ -32,7 +35,8 @@ import soundfile as sf
 
 from ..errors import BadInputError
 from .protocol import RESPONSES, listener_plan
-from .storage import REFERENCE_SLOT, X_SLOT, Listener, ListeningStore, Shown
+from .serve import serve_copies
+from .storage import ANSWERED, REFERENCE_SLOT, X_SLOT, Listener, ListeningStore, Shown
 
 #: Seconds each sample must have been played before an answer is accepted (or half of the
 #: sample, when it is shorter than twice this).
@@ -124,6 +128,8 @@ class ListeningService:
         by slot key, as a dict or its JSON (``{"1": 100, "2": 35, ...}``), or a list in slot order.
         """
         shown = self.store.presentation(token)
+        if shown.answered:
+            raise BadInputError(ANSWERED)
         test = self.store.get_test(shown.test_id)
         if test.status != "ready":
             raise BadInputError(f"the test {test.name!r} is closed; the answer was not stored")
@@ -181,8 +187,8 @@ class ListeningService:
     # ------------------------------------------------------------------ scratch files
 
     def _copies(self, listener_id: int, sources: list[Path]) -> list[Path]:
-        """A fresh, randomly named and tagged copy of each source in the listener's folder; the
-        listener's previous copies are removed."""
+        """Fresh served copies (:func:`serve_copies`) of the sources of one trial in the listener's
+        folder (mode 0700); the listener's previous copies are removed."""
         with self._lock:
             folder = self._folders.get(listener_id)
             if folder is None:
@@ -190,8 +196,9 @@ class ListeningService:
             previous = self._files.pop(listener_id, [])
         for old in previous:
             old.unlink(missing_ok=True)
-        folder.mkdir(parents=True, exist_ok=True)
-        copies = [_tagged_copy(source, folder / f"{secrets.token_urlsafe(16)}{source.suffix}") for source in sources]
+        self.scratch_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, exist_ok=True)
+        copies = serve_copies(sources, folder)
         with self._lock:
             self._files.setdefault(listener_id, []).extend(copies)
         return copies
@@ -256,13 +263,3 @@ def _label(protocol: str, key: str) -> str:
         return "Reference"
     return f"Sample {key}" if protocol == "mushra" else key
 
-
-def _tagged_copy(source: Path, target: Path) -> Path:
-    """Copy an audio file sample for sample (same format and sample type), with a random tag, so its
-    bytes are its own."""
-    data, rate = sf.read(str(source), dtype="int32", always_2d=True)
-    info = sf.info(str(source))
-    with sf.SoundFile(str(target), "w", rate, data.shape[1], subtype=info.subtype, format=info.format) as out:
-        out.comment = secrets.token_hex(8)
-        out.write(data)
-    return target

@@ -19,7 +19,12 @@ from scipy import stats
 
 
 def wilson_interval(k: float, n: float, *, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of the proportion ``k / n``; ``(nan, nan)`` when ``n == 0``."""
+    """Wilson score interval of the proportion ``k / n``; ``(nan, nan)`` when ``n == 0``.
+
+    The interval always holds ``k / n`` and lies within [0, 1]: at ``k == n`` the upper bound is
+    exactly 1 and at ``k == 0`` the lower bound exactly 0 (rounding would otherwise leave
+    0.9999999999999997 below the proportion).
+    """
     if n <= 0:
         return math.nan, math.nan
     if not 0 <= k <= n:
@@ -29,7 +34,9 @@ def wilson_interval(k: float, n: float, *, confidence: float = 0.95) -> tuple[fl
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, float(centre - half)), min(1.0, float(centre + half))
+    low = 0.0 if k == 0 else min(p, max(0.0, float(centre - half)))
+    high = 1.0 if k == n else max(p, min(1.0, float(centre + half)))
+    return low, high
 
 
 def sign_test(wins: int, losses: int) -> float:

@@ -12,7 +12,9 @@ Schema 2 adds what keeps a test blind: a random secret (table ``meta``, created 
 to a client) that seeds every listener's plan; ``presentations``, one row per trial shown to a
 listener with an opaque random token and the stimulus behind each slot; and ``plays``, what the
 listener's player reports it played and for how long. After the file is open, every SQLite error
-reaches callers as :class:`StorageError`.
+reaches callers as :class:`StorageError`. The file is created mode 0600 (SQLite gives its -wal and
+-shm files the same mode) and the media folders 0700; looser ones of earlier releases are tightened
+on opening.
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ from .protocol import RESPONSES, check_protocol, listener_seed, normalize_name
 #: stimulus the listener answers about.
 X_SLOT, REFERENCE_SLOT = "X", "R"
 _PLAYED = "SELECT slot, SUM(seconds) FROM plays WHERE token = ? GROUP BY slot"
+#: The one-line refusals of a token that is unknown, or whose trial is answered.
+UNKNOWN_TOKEN = "unknown or expired trial token; join the test again"
+ANSWERED = "this trial is already answered; join the test again (Start / continue) for the next one"
+#: Permissions of what the store creates: the database (and its -wal and -shm files) and the media folders.
+FILE_MODE, FOLDER_MODE = 0o600, 0o700
 
 #: Version of the schema this code writes (stored in ``PRAGMA user_version``).
 SCHEMA_VERSION = 2
@@ -157,6 +164,12 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _migrate_0_to_
 #: Slack allowed between the play time a player reports and the wall-clock time since the trial
 #: was shown, seconds (network delay, the decoder's start-up).
 PLAY_SLACK_S = 2.0
+#: Play reports one presentation takes: this many at once, plus this many per second since it was
+#: shown (the player reports on every switch of sample; a fast switcher makes 2-3 a second).
+PLAY_REPORTS_BURST = 30
+PLAY_REPORTS_PER_S = 4.0
+#: Shortest play report taken, seconds (the player reports only segments longer than this).
+MIN_PLAY_REPORT_S = 0.01
 
 
 class StorageError(RestorationError):
@@ -291,6 +304,7 @@ class ListeningStore:
             raise StorageError(f"the database path is a folder: {self.path}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(self.path)
             with self._connection() as conn:
                 conn.execute("PRAGMA journal_mode=WAL")
                 self._migrate(conn)
@@ -300,6 +314,10 @@ class ListeningStore:
             raise StorageError(f"cannot open the listening database {self.path}: {exc.__cause__ or exc}") from None
         except OSError as exc:
             raise StorageError(f"cannot create the listening database {self.path}: {exc.strerror}") from None
+        for path in (self.path, self.path.with_name(self.path.name + "-wal"),
+                     self.path.with_name(self.path.name + "-shm")):
+            _restrict(path, FILE_MODE)
+        _restrict(self.media_root, FOLDER_MODE)
 
     # ---------------------------------------------------------------- connections and schema
 
@@ -386,7 +404,8 @@ class ListeningStore:
         with self._transaction() as conn:
             conn.execute("INSERT INTO tests (id, name, protocol, settings) VALUES (?, ?, ?, ?)",
                          (test_id, name, protocol, json.dumps(settings or {})))
-        self.media_dir(test_id).mkdir(parents=True, exist_ok=True)
+        self.media_root.mkdir(mode=FOLDER_MODE, exist_ok=True)
+        self.media_dir(test_id).mkdir(mode=FOLDER_MODE, exist_ok=True)
         return test_id
 
     def add_stimulus(self, test_id: str, clip: str, condition: str, path: str | os.PathLike, sample_rate: int,
@@ -560,7 +579,7 @@ class ListeningStore:
             "p.shown_unix, p.answered_at IS NOT NULL FROM presentations p JOIN listeners l ON l.id = p.listener_id "
             "JOIN tests t ON t.id = l.test_id WHERE p.token = ?", (str(token or ""),))
         if not rows:
-            raise BadInputError("unknown or expired trial token; join the test again")
+            raise BadInputError(UNKNOWN_TOKEN)
         r = rows[0]
         return Shown(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), json.loads(r[7]), r[8], bool(r[9]))
 
@@ -572,24 +591,22 @@ class ListeningStore:
     def add_play(self, token: str, slot: str, position_s: float, seconds: float) -> None:
         """Record that ``slot`` of a presentation played for ``seconds`` from ``position_s``.
 
-        Refused: an answered or unknown presentation, an unknown slot, a negative or non-finite time,
-        and more play time in all than has passed since the trial was shown (one slot sounds at a time).
+        Refused without writing anything: an answered or unknown presentation, an unknown slot, a
+        time that is not finite, a position below 0, a duration under :data:`MIN_PLAY_REPORT_S`;
+        more play time in all than has passed since the trial was shown (plus :data:`PLAY_SLACK_S`;
+        one sample sounds at a time, so every slot is bounded by that wall time), and more reports
+        than :data:`PLAY_REPORTS_BURST` plus :data:`PLAY_REPORTS_PER_S` per second since then.
+        The checks run on a read first, so a flood of refused reports never takes the write lock.
         """
         seconds, position_s = float(seconds), float(position_s)
-        if not (math.isfinite(seconds) and math.isfinite(position_s)) or seconds <= 0 or position_s < 0:
-            raise BadInputError("a play report needs a positive duration and a position >= 0")
+        if not (math.isfinite(seconds) and math.isfinite(position_s)) or seconds < MIN_PLAY_REPORT_S \
+                or position_s < 0:
+            raise BadInputError(f"a play report needs a duration of at least {MIN_PLAY_REPORT_S} s and a position >= 0")
+        token = str(token or "")
+        with self._connection() as conn:
+            _check_play(conn, token, slot, seconds)
         with self._transaction() as conn:
-            row = conn.execute("SELECT slots, shown_unix, answered_at FROM presentations WHERE token = ?",
-                               (str(token or ""),)).fetchone()
-            if row is None:
-                raise BadInputError("unknown or expired trial token; join the test again")
-            if row[2] is not None:
-                raise BadInputError("this trial is already answered")
-            if slot not in json.loads(row[0]):
-                raise BadInputError(f"this trial has no sample {slot!r}")
-            total = conn.execute("SELECT COALESCE(SUM(seconds), 0) FROM plays WHERE token = ?", (token,)).fetchone()[0]
-            if total + seconds > time.time() - row[1] + PLAY_SLACK_S:
-                raise BadInputError("more play time was reported than has passed since the trial was shown")
+            _check_play(conn, token, slot, seconds)  # again under the lock: reports may race
             conn.execute("INSERT INTO plays (token, slot, position_s, seconds) VALUES (?, ?, ?, ?)",
                          (token, slot, position_s, seconds))
 
@@ -599,20 +616,21 @@ class ListeningStore:
 
     def answer_presentation(self, token: str, response: str, *, ratings: dict[str, float] | None = None,
                             required_play_s: dict[str, float] | None = None) -> bool:
-        """Store the answer to a presentation in one transaction; False when the trial was already answered.
+        """Store the answer to a presentation in one transaction; True when stored.
 
         ``ratings`` maps slot keys to scores (MUSHRA). ``required_play_s`` gives, per slot key, the
-        seconds it must have been played; a shorter slot refuses the answer. A practice
-        presentation keeps its answer on itself and adds nothing to the results.
+        seconds it must have been played; a shorter slot refuses the answer. An unknown or answered
+        token is refused (BadInputError, one line). A practice presentation keeps its answer on
+        itself and adds nothing to the results.
         """
         with self._transaction() as conn:
             row = conn.execute("SELECT listener_id, trial_id, practice, slots, shown_unix, answered_at "
                                "FROM presentations WHERE token = ?", (str(token or ""),)).fetchone()
             if row is None:
-                raise BadInputError("unknown or expired trial token; join the test again")
+                raise BadInputError(UNKNOWN_TOKEN)
             listener_id, trial_id, practice, slots, shown_unix, answered_at = row
             if answered_at is not None:
-                return False
+                raise BadInputError(ANSWERED)
             slots = json.loads(slots)
             played = {r[0]: float(r[1]) for r in conn.execute(_PLAYED, (token,))}
             missing = [k for k, need in (required_play_s or {}).items() if played.get(k, 0.0) + 1e-6 < need]
@@ -633,8 +651,48 @@ class ListeningStore:
                 check_answer(protocol, stimuli, presented, response, slots.get(X_SLOT), by_stimulus,
                              hidden_reference=reference)
                 return True
-            return self._insert_answer(conn, listener_id, trial_id, presented, response, slots.get(X_SLOT), by_stimulus,
-                                       time.time() - shown_unix, played)
+            if not self._insert_answer(conn, listener_id, trial_id, presented, response, slots.get(X_SLOT),
+                                       by_stimulus, time.time() - shown_unix, played):
+                raise BadInputError(ANSWERED)  # answered through another presentation of the same trial
+            return True
+
+
+def _check_play(conn: sqlite3.Connection, token: str, slot: str, seconds: float) -> None:
+    """Raise BadInputError when a play report of ``seconds`` for ``slot`` breaks a rule of :meth:`ListeningStore.add_play`."""
+    row = conn.execute("SELECT slots, shown_unix, answered_at FROM presentations WHERE token = ?", (token,)).fetchone()
+    if row is None:
+        raise BadInputError(UNKNOWN_TOKEN)
+    if row[2] is not None:
+        raise BadInputError(ANSWERED)
+    if slot not in json.loads(row[0]):
+        raise BadInputError(f"this trial has no sample {slot!r}")
+    reports, total = conn.execute("SELECT COUNT(*), COALESCE(SUM(seconds), 0) FROM plays WHERE token = ?",
+                                  (token,)).fetchone()
+    elapsed = max(0.0, time.time() - row[1])
+    if reports >= PLAY_REPORTS_BURST + PLAY_REPORTS_PER_S * elapsed:
+        raise BadInputError("too many play reports for this trial; the report was not stored")
+    if total + seconds > elapsed + PLAY_SLACK_S:
+        raise BadInputError("more play time was reported than has passed since the trial was shown")
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists (SQLite then opens it, and gives its
+    -wal and -shm files the same mode)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    except FileExistsError:
+        pass
+
+
+def _restrict(path: Path, mode: int) -> None:
+    """Take group and other permissions away from an existing file or folder of ours (a database
+    made by an earlier version was world-readable); others' files and errors are left alone."""
+    try:
+        info = path.stat()
+        if info.st_mode & 0o077 and info.st_uid == os.getuid():
+            os.chmod(path, info.st_mode & mode & 0o777)
+    except OSError:
+        pass
 
 
 def check_answer(protocol: str, stimuli: Sequence[int], presented: Sequence[int], response: str,

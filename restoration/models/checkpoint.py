@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from ..errors import CheckpointError, MissingModelError
+from ..files import write_atomically
 
 FORMAT = "restoration-spectral-unet"
 FORMAT_VERSION = 4
@@ -41,9 +41,9 @@ def save_checkpoint(model, folder: str | os.PathLike, *, training: dict | None =
               "sample_rate": model.config.sample_rate,
               "stft": {"n_fft": model.config.n_fft, "hop": model.config.hop, "window": "hann"},
               "training": training or {}}
-    _atomic(folder / WEIGHTS, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT,
-                                                                          "format_version": str(FORMAT_VERSION)}))
-    _atomic(folder / CONFIG, lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2) + "\n"))
+    metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION)}
+    write_atomically(folder / WEIGHTS, lambda tmp: save_file(state, tmp, metadata=metadata))
+    write_atomically(folder / CONFIG, lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2) + "\n"))
     return folder
 
 
@@ -78,7 +78,7 @@ def load_checkpoint(folder: str | os.PathLike, *, device: str = "cpu"):
     folder = Path(folder)
     try:
         model = SpectralUNet(UNetConfig.from_dict(config["model"]))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise CheckpointError(f"{folder / CONFIG} describes an invalid architecture ({exc})") from None
     try:
         state = load_file(str(folder / WEIGHTS))
@@ -104,18 +104,6 @@ def _existing(folder: str | os.PathLike) -> Path:
         if not (folder / name).is_file():
             raise MissingModelError(f"U-Net checkpoint {folder} has no {name}")
     return folder
-
-
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a checkpoint is meant to be read by anyone
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _first_line(exc: BaseException) -> str:

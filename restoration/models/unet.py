@@ -39,6 +39,14 @@ from torch import nn
 from .envelope_prior import item_cutoffs, replicated_band
 
 
+#: Bounds of an architecture (:meth:`UNetConfig.check_sizes`): the shipped model has 0.4 M parameters.
+MAX_N_FFT = 8192
+MAX_LEVELS = 6
+MAX_CHANNELS = 1024
+MAX_SHIFTS = 64
+MAX_PARAMETERS = 20_000_000
+
+
 @dataclass(frozen=True)
 class UNetConfig:
     """Architecture and STFT settings; stored in ``config.json`` under ``"model"``.
@@ -72,6 +80,7 @@ class UNetConfig:
     keep_below_cutoff: bool = False
 
     def __post_init__(self) -> None:
+        self.check_sizes()
         bins = self.n_fft // 2
         step = self.n_fft // self.hop
         if self.n_fft % self.hop or bins % self.band_stride:
@@ -83,6 +92,38 @@ class UNetConfig:
             raise ValueError("time_stride must be 1, 2 or 4")
         if self.keep_below_cutoff and not self.envelope_prior:
             raise ValueError("keep_below_cutoff needs envelope_prior (the model knows each input's cutoff through it)")
+
+    def check_sizes(self) -> None:
+        """ValueError for sizes no model should have (a config from a checkpoint folder is not trusted):
+        so an absurd ``config.json`` is refused before anything is allocated."""
+        whole = {"sample_rate": (8000, 384000), "n_fft": (64, MAX_N_FFT), "hop": (1, MAX_N_FFT),
+                 "band_stride": (1, MAX_N_FFT), "time_stride": (1, 4)}
+        for name, (low, high) in whole.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+        if not 1 <= len(self.channels) <= MAX_LEVELS or not all(1 <= c <= MAX_CHANNELS for c in self.channels):
+            raise ValueError(f"channels must be 1 to {MAX_LEVELS} widths from 1 to {MAX_CHANNELS}, "
+                             f"got {list(self.channels)}")
+        if len(self.shifts) > MAX_SHIFTS:
+            raise ValueError(f"at most {MAX_SHIFTS} shifts, got {len(self.shifts)}")
+        if self.parameter_count() > MAX_PARAMETERS:
+            raise ValueError(f"{self.parameter_count():,} parameters; at most {MAX_PARAMETERS:,}")
+
+    def parameter_count(self) -> int:
+        """The number of weights :class:`SpectralUNet` has for this config (computed, nothing allocated)."""
+        def conv(c_in: int, c_out: int, taps: int) -> int:
+            return c_in * c_out * taps + c_out
+
+        def block(c_in: int, c_out: int) -> int:
+            return conv(c_in, c_out, 3) + conv(c_out, c_out, 3) + (conv(c_in, c_out, 1) if c_in != c_out else 0)
+
+        ch, bands = self.channels, self.n_fft // 2 // self.band_stride
+        outputs = 1 + len(self.shifts) + bool(self.noise) + bool(self.envelope_prior)
+        return (conv(2 * bands + 1, ch[0], 2 * self.time_stride) + block(ch[0], ch[0])
+                + sum(block(ch[i - 1], ch[i]) + conv(ch[i - 1], ch[i - 1], 2) + conv(ch[i], ch[i - 1], 2)
+                      + block(ch[i - 1], ch[i - 1]) for i in range(1, len(ch)))
+                + conv(ch[0], bands * outputs, 1))
 
     def to_dict(self) -> dict:
         out = asdict(self)

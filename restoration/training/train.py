@@ -20,7 +20,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import BadInputError
+from ..arguments import check_folder, finite_number, whole_number
+from ..errors import BadInputError, CheckpointError
 
 #: Model sizes selectable with ``--size``: keyword arguments of UNetConfig.
 _SHIPPED = {"envelope_prior": True, "keep_below_cutoff": True}
@@ -31,6 +32,8 @@ SIZES = {
     "tiny": {"channels": (16, 24), "shifts": (64, 128, 192, 256)},
 }
 VALID_SEED = 10_000
+#: ``--*-weight``: the weight of a loss term, 0 (off) or more.
+WEIGHT = finite_number(0.0, 1e6)
 #: Low-pass cutoff range of the degradation (``--cutoffs``: "LOW,HIGH" Hz), issue 11's 10 to 15.5 kHz.
 DEFAULT_CUTOFFS = "10000,15500"
 HF_HZ = 16000.0
@@ -41,17 +44,23 @@ BIAS_BANDS = ((12000, 14000), (14000, 16000), (16000, 18000), (18000, 20000), (2
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="data/corpus", help="corpus folder with train/ and real/ clips (48 kHz)")
     parser.add_argument("--out", default="runs/unet", help="run folder: state.pt, log.jsonl, best/")
-    parser.add_argument("--steps", type=int, default=3000, help="total optimizer steps")
+    parser.add_argument("--steps", type=whole_number(1, 10**9), default=3000, help="total optimizer steps")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/state.pt")
     parser.add_argument("--size", choices=tuple(SIZES), default="default", help="model size")
-    parser.add_argument("--batch-size", type=int, default=8, help="segments per step")
-    parser.add_argument("--segment-s", type=float, default=1.0, help="segment length, seconds")
-    parser.add_argument("--lr", type=float, default=2e-3, help="peak Adam learning rate (cosine decay)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the model, the batches and the degradation")
-    parser.add_argument("--seeds-per-clip", type=int, default=2, help="degradations drawn per training clip")
-    parser.add_argument("--val-clips", type=int, default=16, help="held-out real recordings used for validation "
+    parser.add_argument("--batch-size", type=whole_number(1, 4096), default=8, help="segments per step")
+    parser.add_argument("--segment-s", type=finite_number(0.0, 60.0, low_open=True), default=1.0,
+                        help="segment length, seconds")
+    parser.add_argument("--lr", type=finite_number(0.0, 1.0, low_open=True), default=2e-3,
+                        help="peak Adam learning rate (cosine decay)")
+    parser.add_argument("--seed", type=whole_number(0, 2**31 - 1), default=0,
+                        help="seed of the model, the batches and the degradation")
+    parser.add_argument("--seeds-per-clip", type=whole_number(1, 1000), default=2,
+                        help="degradations drawn per training clip")
+    parser.add_argument("--val-clips", type=whole_number(1, 100_000), default=16,
+                        help="held-out real recordings used for validation "
                         "(spread over genres)")
-    parser.add_argument("--visqol-clips", type=int, default=8, help="validation clips also scored by ViSQOL, which "
+    parser.add_argument("--visqol-clips", type=whole_number(0, 100_000), default=8,
+                        help="validation clips also scored by ViSQOL, which "
                         "then selects the best checkpoint (0: select by LSD above 16 kHz)")
     parser.add_argument("--cutoffs", default=DEFAULT_CUTOFFS, help="low-pass cutoff range of the degradation, Hz "
                         "(LOW,HIGH; empty = the chain's default)")
@@ -60,11 +69,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fresh-head", action="store_true", help="with --init: copy the trunk only; the output "
                         "head starts at its initial values (with the envelope prior: the sbr rule, copies off)")
     parser.add_argument("--report", default=None, help="with --evaluate: also write the JSON report to this file")
-    parser.add_argument("--val-every", type=int, default=200, help="validate and save every N steps")
-    parser.add_argument("--refresh-every", type=int, default=400, help="add newly arrived corpus clips every N steps")
-    parser.add_argument("--new-pairs", type=int, default=0, help="degrade at most this many new clips at the start "
+    parser.add_argument("--val-every", type=whole_number(1, 10**9), default=200, help="validate and save every N steps")
+    parser.add_argument("--refresh-every", type=whole_number(1, 10**9), default=400,
+                        help="add newly arrived corpus clips every N steps")
+    parser.add_argument("--new-pairs", type=whole_number(0, 10**9), default=0,
+                        help="degrade at most this many new clips at the start "
                         "and at each refresh (0: all); the run starts sooner and the data grows as it trains")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--threads", type=whole_number(1, 1024), default=2, help="torch CPU threads")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="training device")
     parser.add_argument("--cache", default="data/unet_pairs", help="folder of cached degraded pairs")
     parser.add_argument("--evaluate", metavar="CHECKPOINT", default=None,
@@ -75,17 +86,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "tracks of the training packages (real) or the packages no model was trained or selected "
                         "on (unseen)")
     parser.add_argument("--methods", default="passthrough,sbr,unet", help="with --evaluate: the methods to score")
-    parser.add_argument("--visqol-weight", type=float, default=6.0, help="weight of the ViSQOL surrogate term "
+    parser.add_argument("--visqol-weight", type=WEIGHT, default=6.0, help="weight of the ViSQOL surrogate term "
                         "(5 - predicted MOS) in the loss; 0 trains on the spectral terms only")
-    parser.add_argument("--adversarial-weight", type=float, default=0.0, help="weight of the adversarial term "
+    parser.add_argument("--adversarial-weight", type=WEIGHT, default=0.0, help="weight of the adversarial term "
                         "(multi-resolution spectrogram discriminator + feature matching); 0: none")
-    parser.add_argument("--ema", type=float, default=0.998, help="decay per step of the moving average of the "
+    parser.add_argument("--ema", type=finite_number(0.0, 1.0, high_open=True), default=0.998,
+                        help="decay per step of the moving average of the "
                         "weights that is validated and saved (0: the raw weights)")
-    parser.add_argument("--level-weight", type=float, default=0.25, help="weight of the band-level term in the loss")
-    parser.add_argument("--level-quantile", type=float, default=0.5, help="quantile of the band-level term: 0.5 is the "
+    parser.add_argument("--level-weight", type=WEIGHT, default=0.25, help="weight of the band-level term in the loss")
+    parser.add_argument("--level-quantile", type=finite_number(0.0, 1.0, low_open=True, high_open=True), default=0.5,
+                        help="quantile of the band-level term: 0.5 is the "
                         "plain L1 (the median level); below 0.5 a band too loud costs more than one too quiet, so where "
                         "the level is uncertain the model errs dark")
-    parser.add_argument("--hf-weight", type=float, default=2.0, help="extra weight of the bins above 11 kHz in the "
+    parser.add_argument("--hf-weight", type=WEIGHT, default=2.0, help="extra weight of the bins above 11 kHz in the "
                         "log-magnitude terms of the multi-resolution STFT loss (each weighs 1 + this)")
     parser.add_argument("--packages", default="", help="comma-separated source packages whose training clips are used "
                         "(from the corpus manifest; empty = all)")
@@ -103,38 +116,31 @@ def run(args: argparse.Namespace) -> int:
 
     if args.evaluate:
         return evaluate(args)
-    if args.steps <= 0 or args.batch_size <= 0 or args.segment_s <= 0:
-        raise BadInputError("--steps, --batch-size and --segment-s must be positive")
-    if args.hf_weight < 0:
-        raise BadInputError(f"--hf-weight must be 0 or more, got {args.hf_weight}")
-    if not 0.0 <= args.ema < 1.0:
-        raise BadInputError(f"--ema must be 0 (off) or in (0, 1), got {args.ema}")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device.replace("auto", "cpu")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    log = RunLog(out / "log.jsonl")
-
+    out = check_folder(args.out)
+    # everything a user can get wrong is checked before OUT is made: nothing is left behind by a refused run
+    degrade_config = degradation(args.codecs, args.cutoffs)
+    training_files(args.data, args.packages)
+    validation_files(args.data, args.val_clips)
     model = SpectralUNet(UNetConfig(**SIZES[args.size])).to(device)
-    if args.init and not (args.resume and (out / "state.pt").exists()):
-        copied = warm_start(model, args.init, head=not args.fresh_head)
-        log.write({"event": "init", "checkpoint": args.init, "tensors": copied})
+    resuming = args.resume and (out / "state.pt").exists()
+    copied = warm_start(model, args.init, head=not args.fresh_head) if args.init and not resuming else None
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     averaged = averaged_model(model, args.ema)
     step, best, data_seed = 0, -math.inf, args.seed
-    if args.resume and (out / "state.pt").exists():
-        state = torch.load(out / "state.pt", map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if averaged is not None and "averaged" in state:
-            averaged.load_state_dict(state["averaged"])
+    if resuming:
+        state = load_state(out / "state.pt", model, optimizer, averaged, device=device)
         step, best, data_seed = int(state["step"]), float(state["best"]), int(state["data_seed"]) + 1
         if state.get("val_key") != _val_key(args):  # other validation data: scores not comparable
             best = -math.inf
+    out.mkdir(parents=True, exist_ok=True)
+    log = RunLog(out / "log.jsonl")
+    if copied is not None:
+        log.write({"event": "init", "checkpoint": args.init, "tensors": copied})
+    if resuming:
         log.write({"event": "resume", "step": step, "best": best})
-
-    degrade_config = degradation(args.codecs, args.cutoffs)
 
     bandwidths = clip_bandwidths(args.data)
 
@@ -196,6 +202,26 @@ def run(args: argparse.Namespace) -> int:
         device=device, on_step=on_step)
     print(f"trained to step {args.steps}; best validation score {best:.3f}; checkpoint {out / 'best'}")
     return 0
+
+
+def load_state(path: Path, model, optimizer, averaged, *, device: str) -> dict:
+    """Load a run's ``state.pt`` into ``model``, ``optimizer`` and ``averaged`` (if any); returns the state.
+    :class:`CheckpointError` when it is unreadable or was saved for another model size."""
+    import pickle
+
+    import torch
+
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if averaged is not None and "averaged" in state:
+            averaged.load_state_dict(state["averaged"])
+        int(state["step"]), float(state["best"]), int(state["data_seed"])
+    except (OSError, EOFError, RuntimeError, ValueError, KeyError, TypeError, pickle.UnpicklingError) as exc:
+        raise CheckpointError(f"cannot resume from {path}: unreadable or saved for another --size "
+                              f"({type(exc).__name__}); use another --out or leave out --resume") from None
+    return state
 
 
 def averaged_model(model, decay: float):
@@ -497,8 +523,11 @@ def evaluate(args: argparse.Namespace) -> int:
     The JSON report has per-method means, the median band-level bias, per-genre means, the same on
     the clean 48 kHz clips (do no harm), and every clip's row; printed, and written to ``--report``.
     """
+    from ..arguments import check_folder, check_output_file
     from ..registry import parse_chain
 
+    if args.report:  # refused before the evaluation, not after it (write_report makes its folder)
+        check_folder(check_output_file(args.report, what="--report").parent, what="--report")
     pairs, clip_genre = evaluation_pairs(args.data, args.val_clips, args.split, cache=args.cache,
                                          codecs=args.codecs, cutoffs=args.cutoffs)
     unet = {"checkpoint": str(Path(args.evaluate).resolve())}

@@ -48,6 +48,9 @@ function stop() { if (sp.playing) sp.pause(); sp.offset = sp.loop.on ? sp.loop.s
 
 function select(key) {
   if (!ready() || !sp.keys.includes(key)) return;
+  // A held key repeats: the sample already sounding stays, and no play report is made per repeat
+  // (the server takes a bounded number of reports per trial).
+  if (key === sp.current && sp.playing) return;
   sp.select(key);
   if (!sp.playing) playPause();
   render();
