@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from arena_crowd import STRENGTHS, SYSTEMS, build_pool, draw_vote, systems_of, true_scores
+from arena_crowd import STRENGTHS, SYSTEMS, Crowd, build_pool, systems_of, true_scores
 from restoration import BadInputError
 from restoration.listening import ListeningStore
 from restoration.listening.arena import Arena, ArenaRules, Vote
@@ -66,14 +66,14 @@ def vote_count(arena):
 
 def test_a_crowd_of_200_votes_ranks_the_systems_in_the_true_order(arena):
     arena, clock = arena
-    rng = np.random.default_rng(7)
+    crowd = Crowd()
     votes, visitors = 0, 0
     while votes < 200:
         view, visitors = arena.next("", f"10.0.0.{visitors % 5}"), visitors + 1
         while view.token is not None and votes < 200:
             listen(arena, clock, view)
             a, b = systems_of(arena.store.path, view.token)
-            view = arena.vote(view.visitor, view.token, draw_vote(rng, a, b), f"10.0.0.{(visitors - 1) % 5}")
+            view = arena.vote(view.visitor, view.token, crowd.vote(a, b), f"10.0.0.{(visitors - 1) % 5}")
             votes, clock.t = votes + 1, clock.t + 3.0  # 7 s a vote: under 10 a minute
             assert view.reveal == {"A": a, "B": b, "vote": view.reveal["vote"]} and a in view.message
     assert vote_count(arena) == 200 and visitors >= 200 // 12

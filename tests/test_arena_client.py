@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import app_server
-from arena_crowd import STRENGTHS, SYSTEMS, build_pool, draw_vote, systems_of, true_scores
+from arena_crowd import STRENGTHS, SYSTEMS, Crowd, build_pool, draw_vote, systems_of, true_scores
 from restoration.listening import ListeningStore
 from restoration.listening.arena import Arena, ArenaRules
 
@@ -37,14 +37,14 @@ def client_for(url, folder):
     return Client(url, download_files=str(folder / "downloads"), verbose=False)
 
 
-def cast(client, db, view, rng, *, min_vote_s=0.3):
-    """Play both versions, wait, vote from the model; returns (the voted token, the reply)."""
+def cast(client, db, view, vote, *, min_vote_s=0.3):
+    """Play both versions, wait, vote ``vote(a, b)`` (A or B); returns (the voted token, the reply)."""
     for slot in "AB":
         client.predict(visitor=view["visitor"], token=view["token"], slot=slot, seconds=view["min_play_s"],
                        api_name="/arena_played")
     time.sleep(min_vote_s)
     a, b = systems_of(db, view["token"])
-    reply = client.predict(visitor=view["visitor"], token=view["token"], choice=draw_vote(rng, a, b),
+    reply = client.predict(visitor=view["visitor"], token=view["token"], choice=vote(a, b),
                            api_name="/arena_vote")
     return view["token"], reply
 
@@ -75,7 +75,7 @@ def served(tmp_path_factory):
 
 def test_a_crowd_through_the_endpoints_ranks_the_systems(served):
     url, client, db, folder = served
-    rng = np.random.default_rng(11)
+    crowd = Crowd()
     # 140 votes through the library (the same database, another process), 60 through gradio_client.
     rules = ArenaRules(min_vote_s=0.0, visitor_votes_per_min=100, peer_votes_per_min=1000)
     arena = Arena(ListeningStore(db), folder / "library-copies", rules=rules)
@@ -86,7 +86,7 @@ def test_a_crowd_through_the_endpoints_ranks_the_systems(served):
             for slot in "AB":
                 arena.played(view.token, slot, view.min_play_s, visitor=view.visitor)
             a, b = systems_of(db, view.token)
-            view, library = arena.vote(view.visitor, view.token, draw_vote(rng, a, b), "library"), library + 1
+            view, library = arena.vote(view.visitor, view.token, crowd.vote(a, b), "library"), library + 1
     arena.close()
     visitors, remote = set(), 0
     while remote < 60:
@@ -97,7 +97,7 @@ def test_a_crowd_through_the_endpoints_ranks_the_systems(served):
             assert [s["key"] for s in view["slots"]] == ["A", "B"]
             sizes = {Path(s["file"]).stat().st_size for s in view["slots"]}
             assert len(sizes) == 1 and all(Path(s["file"]).suffix == ".wav" for s in view["slots"])
-            token, view = cast(client, db, view, rng)
+            token, view = cast(client, db, view, crowd.vote)
             assert view["reveal"]["A"] in SYSTEMS and f"A was {view['reveal']['A']}" in view["message"]
             remote += 1
     assert len(visitors) == 10 and len(stored_tokens(db)) == 200
@@ -127,7 +127,7 @@ def test_cheating_votes_are_refused_through_the_endpoints(served):
         client.predict(visitor=view["visitor"], token=view["token"], slot="A", seconds=30, api_name="/arena_played")
     with pytest.raises(AppError, match="unknown visitor"):
         client.predict(visitor="forged", api_name="/arena_next")
-    token, reply = cast(client, db, view, np.random.default_rng(1))
+    token, reply = cast(client, db, view, Crowd().vote)
     with pytest.raises(AppError, match="already voted"):  # a token counts once
         client.predict(visitor=view["visitor"], token=token, choice="B", api_name="/arena_vote")
     assert stored_tokens(db) - before == {token}
@@ -142,7 +142,7 @@ def hammer(url, folder, db, votes, acknowledged, errors, stop=None):
         for _ in range(votes):
             if stop is not None and stop.is_set():
                 return
-            token, view = cast(client, db, view, rng)
+            token, view = cast(client, db, view, lambda a, b: draw_vote(rng, a, b))
             acknowledged.append(token)
     except Exception as exc:  # noqa: BLE001 (collected and asserted on by the caller)
         errors.append(repr(exc))

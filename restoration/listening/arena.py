@@ -12,11 +12,12 @@ every write is one ``BEGIN IMMEDIATE`` transaction of :class:`ListeningStore` (W
 
 A vote counts only when (:class:`ArenaRules`): the arena is open; the match token is the visitor's
 latest and unused (single use); at least ``min_vote_s`` passed since the pair was shown; the player
-reported both versions played for ``min_play_s`` (or half their length), reports that are bounded by
-the wall time since the pair was shown and by a rate per match (those of the listening test); the visitor has not voted on this
-pair of this clip before; the visitor and its peer (network address) are under their vote rates;
-and the visitor holds at most ``max(share_floor, share_fraction)`` of all votes. A refused vote is
-one :class:`BadInputError` line and nothing is stored. Visitors are random tokens issued by the
+reported both versions played for ``min_play_s`` (or half their length), reports that are bounded
+by the wall time since the pair was shown and by a rate per match (those of the listening test);
+the visitor has not voted on this pair of this clip before; the visitor and its peer (network
+address) are under their vote rates; and the visitor holds at most
+``max(share_floor, share_fraction x all votes)`` votes. A refused vote is one
+:class:`BadInputError` line and nothing is stored. Visitors are random tokens issued by the
 server; each peer may mint a bounded number per hour, so new tokens do not lift the peer's limits.
 The two versions of a pair are served by :func:`restoration.listening.serve.serve_copies` (alike in
 size, header and date; never bit-identical; random names).
@@ -244,7 +245,8 @@ class _ServedCopies:
             path.unlink(missing_ok=True)
         for stale in evicted:
             shutil.rmtree(stale, ignore_errors=True)
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folder.mkdir(exist_ok=True, mode=0o700)
         copies = serve_copies(list(sources), folder)
         with self._lock:
             if visitor in self._by_visitor:
