@@ -106,7 +106,8 @@ class ArenaHandlers:
         return self.arena.vote(visitor, token, choice, client_id(request)).payload(file_data)
 
     def start(self, visitor: str | None, request: gr.Request = None):
-        view = self.next(visitor, request)
+        """The page's Start: the next pair of the visitor this browser remembers (a new one after a reset)."""
+        view = self.next(visitor if self.arena.knows(visitor) else "", request)
         return view, view["visitor"]
 
     def vote_from_player(self, visitor: str | None, evt: gr.EventData, request: gr.Request = None):
@@ -189,7 +190,7 @@ def add_components(h: ArenaHandlers) -> None:
 
 def _vote_tab(h: ArenaHandlers) -> None:
     gr.Markdown(_INTRO)
-    visitor = gr.State("")
+    visitor = gr.BrowserState("", storage_key="restoration-arena-visitor")  # kept across reloads
     start = gr.Button("Start", variant="primary", elem_id="arena-start")
     player = trial_player(h, elem_id="arena-player", label="Arena", value=_IDLE)
     # The scripted visitor's endpoints (hidden in the page): the browser uses the same Arena.

@@ -304,6 +304,12 @@ def test_operator_handlers_need_the_admin_password(arena, tmp_path):
     summary, table, clips, chart, csv_path = handlers.leaderboard()
     assert "0 vote(s)" in summary and "No votes yet" in summary and table is None and chart is None
     assert "error" in handlers.played_from_player({"token": "x", "slot": "A", "seconds": 1})
+    handlers.manage("open", "pw", [], False)
+    view, visitor = handlers.start("")
+    assert visitor == view["visitor"] and arena.knows(visitor) and view["slots"][0]["file"]["path"].endswith(".wav")
+    assert handlers.start(visitor)[1] == visitor  # the browser's remembered visitor
+    handlers.manage("reset", "pw", [], True)
+    assert not arena.knows(visitor) and handlers.start(visitor)[1] not in ("", visitor)  # a new one after a reset
 
 
 @pytest.mark.parametrize("flag", ["--arena-min-vote-s=-1", "--arena-peer-votes-per-min=-5"])

@@ -60,6 +60,10 @@ def test_a_visitor_votes_three_times_and_reads_the_leaderboard(tmp_path):
         assert all(min(v.played_a, v.played_b) >= 0.45 for v in votes)
         text = player.inner_text()
         assert f"A was {votes[-1].condition_a}, B was {votes[-1].condition_b}" in text
+        page.reload()  # the browser keeps its visitor: no pair is offered twice
+        page.get_by_role("tab", name="Arena", exact=True).click()
+        page.locator("#arena-start").click()
+        expect(player).to_contain_text("You have voted on all 3 pairs")
 
         page.get_by_role("tab", name="Leaderboard", exact=True).click()
         page.locator("#arena-refresh").click()

@@ -352,6 +352,10 @@ class Arena:
 
     # ------------------------------------------------------------------ visitors
 
+    def knows(self, visitor: str | None) -> bool:
+        """Whether ``visitor`` is a token this arena issued (and no reset has deleted since)."""
+        return bool(self.store._read("SELECT 1 FROM arena_visitors WHERE token = ?", (str(visitor or ""),)))
+
     def next(self, visitor: str | None, peer: str) -> ArenaView:
         """The next pair for ``visitor`` (a new visitor token when empty); ``peer`` is the client's address."""
         if not self.is_open():
