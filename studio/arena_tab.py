@@ -226,6 +226,7 @@ def _operate_tab(h: ArenaHandlers) -> None:
     tests = gr.Dropdown(label="Listening tests", choices=[], multiselect=True, interactive=True, allow_custom_value=True,
                         elem_id="arena-tests")
     with gr.Row():
+        refresh = gr.Button("Refresh list", elem_id="arena-refresh-tests")
         add = gr.Button("Add to pool", elem_id="arena-add")
         remove = gr.Button("Remove from pool", elem_id="arena-remove")
         open_ = gr.Button("Open", variant="primary", elem_id="arena-open")
@@ -236,6 +237,7 @@ def _operate_tab(h: ArenaHandlers) -> None:
     for action, button in {"add": add, "remove": remove, "open": open_, "close": close, "reset": reset}.items():
         button.click(functools.partial(h.manage, action), [password, tests, confirm], [status, confirm],
                      api_name=_ACTIONS[action])
+    refresh.click(h.test_choices, None, tests, queue=False, api_visibility="private")
     root = gr.context.Context.root_block
     root.load(h.test_choices, None, tests, queue=False, api_visibility="private")
     root.load(h.status, None, status, queue=False, api_visibility="private")
