@@ -32,17 +32,39 @@ def offline() -> bool:
 
 
 def hub_reachable(kind: str) -> bool:
-    """Whether ``kind``'s download host answers a TCP connection (checked once, then remembered)."""
+    """Whether ``kind``'s download host answers a TCP connection within :data:`PROBE_TIMEOUT_S`
+    (name lookup included; checked once, then remembered)."""
     if offline():
         return False
     with _probe_lock:
         if kind not in _probed:
-            try:
-                socket.create_connection((HUB_HOSTS[kind], 443), timeout=PROBE_TIMEOUT_S).close()
-                _probed[kind] = True
-            except OSError:
-                _probed[kind] = False
+            _probed[kind] = _connects(HUB_HOSTS[kind], PROBE_TIMEOUT_S)
         return _probed[kind]
+
+
+def _connects(host: str, timeout_s: float) -> bool:
+    """Whether ``host``:443 accepts a connection within ``timeout_s`` (a slow DNS counts as no)."""
+    answered = threading.Event()
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, 443), timeout=timeout_s).close()
+            answered.set()
+        except OSError:
+            pass
+
+    worker = threading.Thread(target=probe, daemon=True, name=f"probe-{host}")
+    worker.start()
+    worker.join(timeout_s)
+    return answered.is_set()
+
+
+def downloads_state() -> str:
+    """The console's word on model downloads: "on", or "off" and why."""
+    if offline():
+        return "off (HF_HUB_OFFLINE)"
+    unreachable = [host for kind, host in HUB_HOSTS.items() if not hub_reachable(kind)]
+    return f"off ({' and '.join(unreachable)} cannot be reached)" if unreachable else "on"
 
 
 @functools.lru_cache(maxsize=1)
@@ -100,21 +122,24 @@ def require(kind: str, ready: bool, name: str, available: list[str]) -> None:
         return
     label = {"demucs": "Demucs model", "musicgen": "MusicGen model"}[kind]
     fix = " (or MUSICGEN_MODEL, a local folder)" if kind == "musicgen" else ""
-    raise MissingModelError(f"{label} '{name}' is not on this server and the model hub cannot be reached from it; "
-                            f"ready here: {', '.join(available) or 'none'}; an operator adds models with "
-                            f"--models-dir{fix}")
+    choose = f"choose one that is ready here: {', '.join(available)}" if available else "none is ready here"
+    raise MissingModelError(f"{label} '{name}' is not on this server and its download site ({HUB_HOSTS[kind]}) "
+                            f"cannot be reached from it{' (HF_HUB_OFFLINE)' if offline() else ''}; {choose}; "
+                            f"an operator adds models with --models-dir{fix}")
 
 
-def check_restore(method: str, params: dict) -> None:
+def check_restore(method: str, params: dict, catalog: ModelCatalog | None = None) -> None:
     """Refuse a restoration whose Demucs or U-Net model cannot be loaded (``params`` as the library
-    takes them, after :func:`studio.guard.restore_params`)."""
+    takes them, after :func:`studio.guard.restore_params`); the refusal names the ``catalog``'s
+    Demucs models that are ready (the built-ins when no catalog is given)."""
     chain = parse_chain(method)
     for stage in chain:
         mine = {k.partition(".")[2] if "." in k else k: v for k, v in params.items()
                 if len(chain) == 1 or k.partition(".")[0] == stage.name}
         if stage.name == "demucs":
             name = str(mine.get("model", stage.param("model").default))
-            require("demucs", demucs_ready(name, mine.get("repo", "")), name, [])
+            ready = demucs_ready(name, mine.get("repo", ""))
+            require("demucs", ready, name, [] if ready else ready_demucs(catalog or ModelCatalog.build()))
         if stage.name == "unet" and not unet_ready(str(mine.get("checkpoint", ""))):
             raise MissingModelError("the U-Net weights are missing on this server (restoration/data/unet/model.safetensors)")
 
@@ -123,6 +148,12 @@ def ready_demucs(catalog: ModelCatalog) -> list[str]:
     """Names of the catalog's Demucs models that load without a download."""
     return [name for name in catalog.names("demucs")
             if demucs_ready(catalog.get("demucs", name).source, catalog.get("demucs", name).folder)]
+
+
+def choice_label(kind: str, name: str, ready: bool) -> str:
+    """A model's label in a dropdown: its name, marked when it cannot load here (not on this server,
+    download site unreachable)."""
+    return name if ready or hub_reachable(kind) else f"{name} (not on this server, cannot be downloaded)"
 
 
 def ready_musicgen(catalog: ModelCatalog) -> list[str]:

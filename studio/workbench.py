@@ -24,7 +24,7 @@ from restoration.audio import probe_audio
 from restoration.models import musicgen
 from restoration.models.catalog import ModelCatalog
 
-from . import comparison, downloads, guard, history as session_history, models
+from . import comparison, downloads, guard, history as session_history, models, peers
 from .comparison import Side
 from .errors import last_error, user_errors
 from .jobs import accelerator, progress_callback
@@ -127,13 +127,14 @@ class Workbench:
         history (state, table and choosers), the compare section's title, pictures, metrics table
         and A/B player value, and the pair now shown (state for :meth:`details`).
         """
+        peers.limit("restore", request)  # before anything is read or written
         history = list(history or [])
         y, sr = self.read(audio, "the audio to restore")
         ref = self.read(reference, "the reference") if reference else None  # refused before any work
         values = parse_params(params)
         chain = parse_chain(method)
         loaded = guard.restore_params(self.catalog, method, values, self.limits)  # model names -> sources
-        models.check_restore(method, loaded)
+        models.check_restore(method, loaded, self.catalog)
         report = progress_callback(progress, f"restoring with {method}", end=0.7, blocks=self.blocks, request=request)
         original_measured = comparison.measure_later((y, sr))  # while the restoration runs
         cached = self.example_cache.get((fingerprint(y, sr), method)) if _defaults(chain, values) else None
