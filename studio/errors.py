@@ -48,17 +48,24 @@ def session_of(args: tuple, kwargs: dict) -> str:
 def user_errors(fn: Callable) -> Callable:
     """Turn :class:`RestorationError` (bad input, missing model, ...) into a one-line, path-free
     ``gr.Error`` whose whole text shows, logged under the handler's endpoint (``guard.handled``)."""
-    guarded = guard.handled(f"/{fn.__name__}")(fn)
+    return user_errors_at(f"/{fn.__name__}")(fn)
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return guarded(*args, **kwargs)
-        except gr.Error as exc:
-            remember(session_of(args, kwargs), str(exc.message))
-            exc.message = as_text(exc.message)
-            raise
-    return wrapper
+
+def user_errors_at(endpoint: str) -> Callable[[Callable], Callable]:
+    """:func:`user_errors` with the log naming ``endpoint``."""
+    def decorate(fn: Callable) -> Callable:
+        guarded = guard.handled(endpoint)(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return guarded(*args, **kwargs)
+            except gr.Error as exc:
+                remember(session_of(args, kwargs), str(exc.message))
+                exc.message = as_text(exc.message)
+                raise
+        return wrapper
+    return decorate
 
 
 def remember(session: str, message: str) -> None:

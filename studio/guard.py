@@ -149,8 +149,9 @@ def restore_params(catalog: ModelCatalog, method: str, params: dict, limits: Lim
 
 
 def demucs_settings(catalog: ModelCatalog, name: Any) -> dict:
-    """``{"model": ..., "repo": ...}`` for the Demucs catalog name ``name``."""
-    entry = catalog.get("demucs", name)
+    """``{"model": ..., "repo": ...}`` for the Demucs catalog name ``name`` (its models folder checked
+    again now, as in :func:`unet_source` and :func:`musicgen_source`: the model is loaded next)."""
+    entry = catalog.checked("demucs", name)
     return {"model": entry.source, "repo": entry.folder}
 
 
@@ -158,12 +159,12 @@ def unet_source(catalog: ModelCatalog, name: Any) -> str:
     """The checkpoint folder of the U-Net catalog name ``name`` ("" stays "": the shipped weights)."""
     if isinstance(name, str) and not name.strip():
         return ""
-    return catalog.get("unet", name).source
+    return catalog.checked("unet", name).source
 
 
 def musicgen_source(catalog: ModelCatalog, name: Any) -> str:
     """The hub id or folder of the MusicGen catalog name ``name``."""
-    return catalog.get("musicgen", name).source
+    return catalog.checked("musicgen", name).source
 
 
 def model_control(method: str, param: Param, catalog: ModelCatalog) -> gr.Dropdown | None:

@@ -29,8 +29,9 @@ from restoration.listening import (PROTOCOLS, ListeningService, ListeningStore, 
                                    default_db_path, export_csv, pair_clips, persistence_warning, results_figure,
                                    summarize)
 from restoration.listening.render import DEFAULT_LUFS, DEFAULT_SECONDS
-from studio.guard import ScratchFolder, Throttle, client_id, handled, scrub
-from studio import peers, static_text
+from studio.errors import user_errors_at
+from studio.guard import ScratchFolder, Throttle, client_id, scrub
+from studio import models, peers, static_text
 from studio.ab_player import file_data as ab_file_data
 from studio.sync_player import sync_player_head
 
@@ -67,8 +68,9 @@ def build_listening_tab(*, db_path: str | None, admin_password: str | None) -> N
 
 
 def _user_errors(fn):
-    """Library and database errors become a one-line, path-free ``gr.Error``, logged (``studio.guard.handled``)."""
-    return handled(f"/listening_{fn.__name__}")(fn)
+    """Library and database errors become a one-line, path-free ``gr.Error`` whose whole text shows,
+    logged (:func:`studio.errors.user_errors_at`)."""
+    return user_errors_at(f"/listening_{fn.__name__}")(fn)
 
 
 def file_data(path: Path) -> dict:
@@ -171,6 +173,8 @@ class ListeningHandlers:
         if not clips:
             raise gr.Error("upload at least one clip or pick a bundled example", print_exception=False)
         chosen = list(methods or []) + [m.strip() for m in str(chains or "").split(",") if m.strip()]
+        for method in chosen:  # a model that is neither here nor downloadable: refused now, not after the hub's retries
+            models.check_restore(method, {})
         progress(0.0, desc="rendering")
         test_id = build_test(self.store, name=name, protocol=protocol, clips=clips, methods=chosen,
                              target_lufs=float(target_lufs if target_lufs is not None else DEFAULT_LUFS),

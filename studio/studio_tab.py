@@ -84,7 +84,8 @@ def build_studio_tab(workbench: Workbench) -> SimpleNamespace:
                      api_visibility="private", **LIGHT)
         done.success(workbench.export, inputs=[history, res.pick, res.file_format], outputs=[res.replay, res.download],
                      show_progress="hidden", api_visibility="private", **LIGHT)
-        done.failure(workbench.restore_failed, inputs=[rest.method, history], outputs=compare_outputs, queue=False,
+        done.failure(workbench.restore_failed, inputs=[rest.method, history],
+                     outputs=[*compare_outputs, rest.restored, rest.report], queue=False,
                      api_visibility="private")
 
     restore_chain(rest.button.click, api_name="restore")

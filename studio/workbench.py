@@ -24,9 +24,9 @@ from restoration.audio import probe_audio
 from restoration.models import musicgen
 from restoration.models.catalog import ModelCatalog
 
-from . import comparison, downloads, guard, history as session_history, models, peers
+from . import comparison, downloads, guard, history as session_history, models, notices, peers
 from .comparison import Side
-from .errors import last_error, user_errors
+from .errors import as_text, last_error, user_errors
 from .jobs import accelerator, progress_callback
 
 #: Scratch files older than this are deleted (gradio keeps its own copies while they are shown).
@@ -91,8 +91,18 @@ class Workbench:
         return self.files.path(name)
 
     def read(self, path: str | None, what: str) -> tuple[np.ndarray, int]:
-        """An uploaded clip, within this server's limits (``what`` names it in errors)."""
-        return guard.read_clip(path, what, self.limits)
+        """An uploaded clip, within this server's limits (``what`` names it in errors); what was odd
+        about it (truncated, beyond full scale) shows as a warning toast."""
+        return self.read_noting(path, what)[0]
+
+    def read_noting(self, path: str | None, what: str) -> tuple[tuple[np.ndarray, int], list[str]]:
+        """:meth:`read`, and the path-free notes on the clip (also shown as warning toasts)."""
+        with notices.collected() as caught:
+            clip = guard.read_clip(path, what, self.limits)
+        notes = [guard.scrub(note) for note in caught]
+        for note in notes:
+            gr.Warning(as_text(note))
+        return clip, notes
 
     # ---------------------------------------------------------------------------- source
     @user_errors
@@ -129,7 +139,7 @@ class Workbench:
         """
         peers.limit("restore", request)  # before anything is read or written
         history = list(history or [])
-        y, sr = self.read(audio, "the audio to restore")
+        (y, sr), notes = self.read_noting(audio, "the audio to restore")
         ref = self.read(reference, "the reference") if reference else None  # refused before any work
         values = parse_params(params)
         chain = parse_chain(method)
@@ -161,7 +171,8 @@ class Workbench:
         history.append(session_history.entry(run, method=method, params=values, seconds=seconds, clock=clock,
                                               source=stem, original=a, restored=b, reference=reference))
         duration = y.shape[-1] / sr
-        text = (f"**{method}**: {duration:.2f} s restored in {seconds:.2f} s (real-time factor "
+        text = "".join(f"⚠️ {html.escape(note, quote=False)}  \n" for note in notes) + (
+                f"**{method}**: {duration:.2f} s restored in {seconds:.2f} s (real-time factor "
                 f"{seconds / duration:.3f}), {sr} Hz → {rate} Hz.  \nSame on the command line: `{cli_line(method, values)}`")
         pair = {"a": a.as_dict(), "b": b.as_dict(), "reference": reference}
         return (str(restored_path), text, history, session_history.table(history),
@@ -175,12 +186,13 @@ class Workbench:
         return compare_title(f"Restoring with {method}…{shown}", busy=True)
 
     def restore_failed(self, method: str, history: list | None, request: gr.Request = None) -> tuple:
-        """After a failed restoration: clear the compare section and say what failed and when."""
+        """After a failed restoration: clear the compare section, the Restored player and its report
+        (no earlier result under the error), and say what failed and when."""
         message = last_error(request)
         text = f"Restoring with {method} failed at {time.strftime('%H:%M:%S')}" + (f": {message.rstrip('.')}." if message else ".")
         if history:
             text += " Nothing is compared now; earlier results are in the history below (A/B any two there)."
-        return (compare_title(text, failed=True), None, None, None, None, None, None)
+        return (compare_title(text, failed=True), None, None, None, None, None, None, None, "")
 
     # ---------------------------------------------------------------------------- compare
     @user_errors
