@@ -27,6 +27,7 @@ from restoration.models.catalog import ModelCatalog
 from . import comparison, downloads, guard, history as session_history, models, notices, peers
 from .comparison import Side
 from .errors import as_text, last_error, user_errors
+from .gpu import run_neural as _run_neural
 from .jobs import accelerator, progress_callback
 
 #: Scratch files older than this are deleted (gradio keeps its own copies while they are shown).
@@ -35,20 +36,6 @@ SCRATCH_MAX_AGE_S = 3600.0
 BROWSER_PLAYS = (".wav", ".flac")
 #: Stem players in the Stems panel: the most any Demucs model makes (htdemucs_6s).
 MAX_STEMS = 6
-
-try:  # On Hugging Face ZeroGPU, a GPU is attached only while a function decorated with spaces.GPU runs.
-    import spaces
-
-    _on_gpu = spaces.GPU(duration=180)
-except ImportError:
-    def _on_gpu(fn: Callable) -> Callable:
-        return fn
-
-
-@_on_gpu
-def _run_neural(fn: Callable, *args, **kwargs):
-    return fn(*args, **kwargs)
-
 
 def parse_params(text: str | dict | None) -> dict:
     """The parameters box (a JSON object) as a dict."""
