@@ -35,6 +35,8 @@ SEPARATE_SETTINGS = ("model", "shifts", "overlap", "segment", "device")
 #: Queues (gradio concurrency ids) and how many of their events run at once.
 GPU_QUEUE, RESTORE_QUEUE, LIGHT_QUEUE = "gpu", "restore", "light"
 LIGHT = dict(concurrency_id=LIGHT_QUEUE, concurrency_limit=4)
+#: Shares of the results table's width: #, time, method, parameters, seconds, output Hz.
+HISTORY_COLUMN_WIDTHS = ["6%", "11%", "17%", "40%", "12%", "14%"]
 
 
 def build_studio_tab(workbench: Workbench) -> SimpleNamespace:
@@ -45,10 +47,10 @@ def build_studio_tab(workbench: Workbench) -> SimpleNamespace:
     history = gr.State([])  # this browser session's restorations
     pair = gr.State(None)  # the two sides the compare section shows
     gr.Markdown(models.summary(workbench.catalog), elem_id="models-status")
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=1, min_width=300):
+    with gr.Row(equal_height=False, elem_id="source-and-restore"):  # on a phone Restore follows the upload (CSS)
+        with gr.Column(scale=1, min_width=300, elem_id="source-column"):
             src = _source_panel(workbench.catalog, workbench.limits)
-        with gr.Column(scale=1, min_width=300):
+        with gr.Column(scale=1, min_width=300, elem_id="restore-column"):
             rest = _restore_panel(methods, selected, workbench.catalog)
     cmp = _compare_panel()
     res = _results_panel()
@@ -160,8 +162,8 @@ def _compare_panel() -> SimpleNamespace:
         visqol = gr.Checkbox(value=False, label="ViSQOL against the reference (a few seconds more)", elem_id="visqol")
         analyze = gr.Button("Measure original vs restored again", size="sm")
     image = dict(type="filepath", interactive=False, show_label=False, buttons=["download", "fullscreen"])
-    spectrograms = gr.Image(label="Spectrograms", elem_id="spectrograms", **image)
-    with gr.Row():
+    with gr.Column(elem_id="compare-pictures"):  # a grid when wide, one above the other on a phone (studio.css)
+        spectrograms = gr.Image(label="Spectrograms", elem_id="spectrograms", **image)
         difference = gr.Image(label="Difference spectrogram", elem_id="difference", **image)
         psd = gr.Image(label="Power spectral density", elem_id="psd", **image)
     gr.Markdown("**Metrics: did it help?** B against A; with a clean reference its rows come first. "
@@ -173,8 +175,9 @@ def _compare_panel() -> SimpleNamespace:
 
 def _results_panel() -> SimpleNamespace:
     with gr.Accordion("Results of this session: replay, download, A/B any two", open=True, elem_id="results"):
-        table = gr.Dataframe(headers=TABLE_HEADERS, interactive=False,
-                             elem_id="history", wrap=True)
+        # The parameters wrap inside their share, so "seconds" and "output Hz" stay in view.
+        table = gr.Dataframe(headers=TABLE_HEADERS, interactive=False, elem_id="history", wrap=True,
+                             column_widths=HISTORY_COLUMN_WIDTHS)
         with gr.Row():
             a = gr.Dropdown(label="A", choices=[], elem_id="history-a")
             b = gr.Dropdown(label="B", choices=[], elem_id="history-b")
