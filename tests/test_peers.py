@@ -1,6 +1,7 @@
 """Clients told apart by their real address (forwarded headers only from trusted proxies), per-client
 rate limits that refuse before anything is written, and bounded per-client records."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -131,3 +132,37 @@ def test_joins_and_play_reports_are_limited_per_client(tmp_path, monkeypatch):
         handlers.played(token, "A", 0.01, me)
     assert store.played(token)["A"] == pytest.approx(0.03)  # the refused reports were not recorded
     assert handlers.played_from_player(report, Request("192.0.2.2"))["played"]["A"] == pytest.approx(0.04)
+
+
+def test_launch_caps_uploads_in_the_unit_of_the_apps_own_check(monkeypatch):
+    import app
+    from studio import guard
+
+    seen = {}
+
+    class Demo:
+        def queue(self, **kwargs):
+            pass
+
+        def launch(self, **kwargs):
+            seen.update(kwargs)
+
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    app.launch(Demo(), limits=guard.Limits(max_upload_mb=300.0))
+    assert seen["max_file_size"] == 300_000_000 < 301_000_000  # MB = 10^6 bytes, as read_clip counts
+    assert [m.cls for m in seen["app_kwargs"]["middleware"]] == [peers.UploadLimit]
+    assert os.environ["FORWARDED_ALLOW_IPS"] == ""  # uvicorn rewrites no client address
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS")  # undone with the rest at the end
+
+
+@pytest.mark.parametrize("argv, message", [(["--trusted-proxies", "10.0.0.1,proxy.local"], "is not an IP address"),
+                                           (["--rate-limits", "restore=ten/60"], "must be ACTION=COUNT/SECONDS")])
+def test_bad_proxy_or_rate_flags_stop_the_app_with_one_line(argv, message, monkeypatch, capsys):
+    import app
+
+    monkeypatch.setattr(app, "launch", lambda *a, **k: pytest.fail("launched"))
+    monkeypatch.setattr(app, "start_warm_up", lambda *a, **k: pytest.fail("warmed up"))
+    with pytest.raises(SystemExit) as info:
+        app.main(argv)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 2 and message in lines[-1] and lines[-1].startswith("error: ")
