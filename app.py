@@ -1,7 +1,8 @@
 """Restoration studio: generate music with MusicGen, restore it, and compare before and after.
 
 ``python app.py [--host 127.0.0.1] [--port 7860] [--share] [--db PATH] [--models-dir DIR] [--max-duration S]
-[--max-upload-mb MB] [--arena-min-vote-s S ...]`` (admin password: env ``RESTORATION_ADMIN_PASSWORD``)
+[--max-upload-mb MB] [--trusted-proxies LIST] [--rate-limits LIST] [--arena-min-vote-s S ...]`` (admin password: env
+``RESTORATION_ADMIN_PASSWORD``)
 
 ``build_ui()`` builds the Gradio app without launching it; ``main()`` parses the flags, launches,
 warms the app up in the background and prints where everything is. The UI lives in ``studio/``;
@@ -22,7 +23,7 @@ import gradio as gr
 
 from restoration.listening.arena import ArenaRules
 from restoration.models.catalog import ModelCatalog
-from studio import STATIC, arena_tab, guard
+from studio import STATIC, arena_tab, guard, models, peers
 from studio.examples import example_rows
 from studio.listening_tab import build_listening_tab
 from studio.studio_tab import DEFAULT_METHOD, build_studio_tab
@@ -61,19 +62,25 @@ def build_ui(*, db_path: str | None = None, admin_password: str | None = None,
 
 def launch(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int | None = 7860, share: bool = False,
            quiet: bool = False, limits: guard.Limits | None = None):
-    """Queue and launch ``demo`` without blocking (uploads capped at ``limits.max_upload_mb``); returns
-    gradio's ``(app, local_url, share_url)``."""
+    """Queue and launch ``demo`` without blocking; returns gradio's ``(app, local_url, share_url)``.
+
+    Uploads are capped at ``limits.max_upload_bytes`` (MB = 10^6 bytes, as the app's own check) and
+    rate-limited per client (:class:`studio.peers.UploadLimit`); uvicorn's forwarded-header trust is
+    off, so clients are told apart by :mod:`studio.peers` alone."""
+    from starlette.middleware import Middleware
+
     guard.install_logging()
+    peers.launch_settings()
     demo.queue(default_concurrency_limit=2)
     return demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True, ssr_mode=False,
                        quiet=quiet, show_error=False, css_paths=STYLESHEETS,
-                       max_file_size=f"{(limits or guard.Limits()).max_upload_mb:g}mb")
+                       max_file_size=(limits or guard.Limits()).max_upload_bytes,
+                       app_kwargs={"middleware": [Middleware(peers.UploadLimit)]})
 
 
 def startup_lines(url: str, *, share_url: str | None, db_path: str | None, admin_password: str | None) -> list[str]:
     """What the console says at start: the address, the listening database, whether admin pages are protected."""
     from restoration.listening import default_db_path
-    from studio import models
 
     lines = ["MusicGen restoration studio", f"  open:          {url}"]
     if share_url:
@@ -82,7 +89,7 @@ def startup_lines(url: str, *, share_url: str | None, db_path: str | None, admin
     lines.append("  admin pages:   protected by a password" if admin_password else
                  "  admin pages:   NOT protected: anyone who can open the address can create tests and read results "
                  "(set --admin-password or RESTORATION_ADMIN_PASSWORD)")
-    lines.append(f"  hub downloads: {'off' if models.offline() else 'on'}; the Studio tab lists the models ready here")
+    lines.append(f"  hub downloads: {models.downloads_state()}; the Studio tab lists the models ready here")
     return lines
 
 
@@ -98,9 +105,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="password of the listening-test admin tabs; prefer the env RESTORATION_ADMIN_PASSWORD "
                              "(a flag shows in the process list)")
     guard.add_arguments(parser)
+    peers.add_arguments(parser)
     arena_tab.add_arguments(parser)
     args = parser.parse_args(argv)
     catalog, limits = guard.from_arguments(parser, args)
+    peers.from_arguments(parser, args, limits.max_upload_mb)
     arena_rules = arena_tab.rules_from_arguments(parser, args)
     workdir = tempfile.mkdtemp(prefix="restoration-app-")
     atexit.register(shutil.rmtree, workdir, ignore_errors=True)

@@ -6,7 +6,7 @@
 pool of listening tests; behind the listening test's admin password and its throttle). The named
 endpoints ``arena_next``, ``arena_played``, ``arena_vote`` and ``arena_leaderboard`` go through the same
 :class:`Arena` as the page; this module only converts at the edge and names the peer of each request
-(:func:`studio.guard.client_id`).
+(:func:`studio.guard.client_id`: the socket peer, or the forwarded client behind a trusted proxy).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from gradio.utils import get_upload_folder
 from restoration import RestorationError
 from restoration.listening.arena import Arena, ArenaRules
 from restoration.listening.leaderboard import board_figure, export_votes_csv, leaderboard
+from studio import peers
 from studio.guard import ScratchFolder, client_id, handled, scrub
 from studio.listening_tab import ListeningHandlers, file_data, player_report, trial_player
 
@@ -96,8 +97,11 @@ class ArenaHandlers:
         return self.arena.next(visitor, client_id(request)).payload(file_data)
 
     @_user_errors
-    def played(self, visitor: str | None, token: str | None, slot: str | None, seconds: float | None) -> dict:
-        """Report that version ``slot`` (A or B) of the pair ``token`` was heard for ``seconds``."""
+    def played(self, visitor: str | None, token: str | None, slot: str | None, seconds: float | None,
+               request: gr.Request = None) -> dict:
+        """Report that version ``slot`` (A or B) of the pair ``token`` was heard for ``seconds``
+        (within the client's ``played`` rate of :mod:`studio.peers`, as in listening tests)."""
+        peers.limit("played", request)
         return self.arena.played(token, slot, float(seconds or 0.0), visitor=str(visitor or ""))
 
     @_user_errors
@@ -116,9 +120,9 @@ class ArenaHandlers:
         view = self.vote(visitor, data.get("token"), data.get("answer"), request)
         return view, view["visitor"]
 
-    def played_from_player(self, report: dict) -> dict:
+    def played_from_player(self, report: dict, request: gr.Request | None = None) -> dict:
         """The player's play report ``{token, slot, seconds, position}`` (a component server function)."""
-        return player_report(self.arena.played, report)
+        return player_report(self.arena.played, report, request)
 
     # ------------------------------------------------------------------ leaderboard (public)
 

@@ -85,7 +85,7 @@ def first_paint(path_for: Callable[[str], Path], a: Side, a_audio: Audio | Futur
         a.against_reference = compare.core_reference_metrics(view_a, view_ref)
         b.against_reference = compare.core_reference_metrics(view_b, view_ref)
     pictures = {
-        "spectrograms": images.spectrogram_pair(view_a, view_b, titles=(a.label, b.label)),
+        "spectrograms": images.spectrogram_pair(view_a, view_b, titles=(a.label, b.label), stacked=True),
         "difference": images.difference_spectrogram(view_a, view_b),
         "psd": images.psd_overlay({a.label: view_a, b.label: view_b,
                                    **({"reference": view_ref} if view_ref is not None else {})}),

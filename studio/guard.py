@@ -35,6 +35,8 @@ from restoration.models.catalog import (MODELS_DIR_ENV, SHIPPED_UNET, ModelCatal
                                         models_dirs_from_env)
 from restoration.registry import split_params
 
+from . import peers
+
 log = logging.getLogger("restoration.app")
 
 #: Parameters that name a server path in the library; the app offers catalog names instead.
@@ -53,6 +55,11 @@ class Limits:
     max_seconds: float = 900.0
     max_upload_mb: float = 300.0
     max_chain: int = 4
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """The upload cap in bytes (MB = 10^6 bytes, here, in gradio's upload route and in the docs)."""
+        return int(self.max_upload_mb * 1e6)
 
     def note(self) -> str:
         """The limits in one line of Markdown, shown next to the uploads."""
@@ -110,7 +117,7 @@ def read_clip(path: str | None, what: str, limits: Limits) -> tuple[np.ndarray, 
     if not path:
         raise BadInputError(f"no audio for {what}: upload or record a clip, generate one, or pick an example")
     size = Path(path).stat().st_size if Path(path).is_file() else 0
-    if size > limits.max_upload_mb * 1e6:
+    if size > limits.max_upload_bytes:
         raise BadInputError(f"{Path(path).name} is {size / 1e6:.0f} MB; this server accepts at most "
                             f"{limits.max_upload_mb:g} MB")
     return load_audio(path, max_seconds=limits.max_seconds)
@@ -142,8 +149,9 @@ def restore_params(catalog: ModelCatalog, method: str, params: dict, limits: Lim
 
 
 def demucs_settings(catalog: ModelCatalog, name: Any) -> dict:
-    """``{"model": ..., "repo": ...}`` for the Demucs catalog name ``name``."""
-    entry = catalog.get("demucs", name)
+    """``{"model": ..., "repo": ...}`` for the Demucs catalog name ``name`` (its models folder checked
+    again now, as in :func:`unet_source` and :func:`musicgen_source`: the model is loaded next)."""
+    entry = catalog.checked("demucs", name)
     return {"model": entry.source, "repo": entry.folder}
 
 
@@ -151,12 +159,12 @@ def unet_source(catalog: ModelCatalog, name: Any) -> str:
     """The checkpoint folder of the U-Net catalog name ``name`` ("" stays "": the shipped weights)."""
     if isinstance(name, str) and not name.strip():
         return ""
-    return catalog.get("unet", name).source
+    return catalog.checked("unet", name).source
 
 
 def musicgen_source(catalog: ModelCatalog, name: Any) -> str:
     """The hub id or folder of the MusicGen catalog name ``name``."""
-    return catalog.get("musicgen", name).source
+    return catalog.checked("musicgen", name).source
 
 
 def model_control(method: str, param: Param, catalog: ModelCatalog) -> gr.Dropdown | None:
@@ -165,11 +173,22 @@ def model_control(method: str, param: Param, catalog: ModelCatalog) -> gr.Dropdo
     if kind is None:
         return None
     # The shipped U-Net's value is "" (the library's default), so the app's command-line line works as is.
-    choices = [(name, "" if kind == "unet" and name == SHIPPED_UNET else name) for name in catalog.names(kind)]
+    choices = [(_model_label(catalog, kind, name), "" if kind == "unet" and name == SHIPPED_UNET else name)
+               for name in catalog.names(kind)]
     values = [value for _, value in choices]
     chosen = param.default if param.default in values else next(iter(values), None)
     return gr.Dropdown(choices=choices, value=chosen, label=param.name, info=f"models this server offers ({kind})",
                        allow_custom_value=False)
+
+
+def _model_label(catalog: ModelCatalog, kind: str, name: str) -> str:
+    """``name``, marked when it cannot load here (a Demucs model neither here nor downloadable)."""
+    from . import models
+
+    if kind != "demucs":
+        return name
+    entry = catalog.get(kind, name)
+    return models.choice_label(kind, name, models.demucs_ready(entry.source, entry.folder))
 
 
 def offered(method: str, param: Param) -> bool:
@@ -294,9 +313,9 @@ class Throttle:
 
 
 def client_id(request: gr.Request | None) -> str:
-    """The address a request came from ("local" when there is no request, as in tests)."""
-    client = getattr(request, "client", None)
-    return str(getattr(client, "host", None) or "local")
+    """The address a request came from, forwarded headers believed only from trusted proxies
+    (:func:`studio.peers.client_address`; "local" when there is no request, as in tests)."""
+    return peers.client_address(request)
 
 
 # ============================================================================== scratch files

@@ -31,8 +31,9 @@ from restoration.listening import (PROTOCOLS, ListeningService, ListeningStore, 
                                    results_figure, summarize)
 from restoration.listening.render import DEFAULT_LUFS, DEFAULT_SECONDS, DEFAULT_SOURCE, check_outside_files
 from restoration.listening.serve import SERVED_MIME_TYPE
-from studio.guard import ScratchFolder, Throttle, client_id, handled, scrub
-from studio import static_text
+from studio.errors import user_errors_at
+from studio.guard import ScratchFolder, Throttle, client_id, scrub
+from studio import models, peers, static_text
 from studio.ab_player import file_data as ab_file_data
 from studio.sync_player import sync_player_head
 
@@ -77,8 +78,9 @@ def build_listening_tab(*, db_path: str | None, admin_password: str | None) -> "
 
 
 def _user_errors(fn):
-    """Library and database errors become a one-line, path-free ``gr.Error``, logged (``studio.guard.handled``)."""
-    return handled(f"/listening_{fn.__name__}")(fn)
+    """Library and database errors become a one-line, path-free ``gr.Error`` whose whole text shows,
+    logged (:func:`studio.errors.user_errors_at`)."""
+    return user_errors_at(f"/listening_{fn.__name__}")(fn)
 
 
 def file_data(path: Path) -> dict:
@@ -134,8 +136,9 @@ class ListeningHandlers:
     # ------------------------------------------------------------------ listening (browser and API)
 
     @_user_errors
-    def join(self, test: str | None, name: str | None) -> dict:
+    def join(self, test: str | None, name: str | None, request: gr.Request = None) -> dict:
         """Join a test (its name or id) as ``name``: the first unanswered trial (files and an opaque token) or the end."""
+        peers.limit("join", request)
         return self.service.join(test, name).payload(file_data)
 
     @_user_errors
@@ -144,8 +147,9 @@ class ListeningHandlers:
         return self.service.answer(token, answer).payload(file_data)
 
     @_user_errors
-    def played(self, token: str | None, slot: str | None, seconds: float | None) -> dict:
+    def played(self, token: str | None, slot: str | None, seconds: float | None, request: gr.Request = None) -> dict:
         """Report that sample ``slot`` of the trial of ``token`` was heard for ``seconds``; returns seconds per sample."""
+        peers.limit("played", request)
         return self.service.played(token, str(slot or ""), float(seconds or 0.0))
 
     @_user_errors
@@ -154,9 +158,9 @@ class ListeningHandlers:
         data = getattr(evt, "_data", None) or {}
         return self.service.answer(data.get("token"), data.get("answer")).payload(file_data)
 
-    def played_from_player(self, report: dict) -> dict:
+    def played_from_player(self, report: dict, request: gr.Request | None = None) -> dict:
         """The trial player's play report ``{token, slot, seconds, position}`` (a component server function)."""
-        return player_report(self.service.played, report)
+        return player_report(self.service.played, report, request)
 
     # ------------------------------------------------------------------ creating
 
@@ -195,6 +199,8 @@ class ListeningHandlers:
                 f"`{test.id}`.")
 
     def _build(self, name, protocol, clips, methods, target_lufs, max_seconds, practice, progress) -> str:
+        for method in methods:  # a model that is neither here nor downloadable: refused now, not after the hub's retries
+            models.check_restore(method, {})
         progress(0.0, desc="rendering")
         return build_test(self.store, name=name, protocol=protocol, clips=clips, methods=methods,
                           target_lufs=float(target_lufs if target_lufs is not None else DEFAULT_LUFS),
@@ -254,14 +260,18 @@ class ListeningHandlers:
         return (message, *self.test_choices(None if action == "delete" else test.id), gr.Checkbox(value=False))
 
 
-def player_report(record, report: dict) -> dict:
+def player_report(record, report: dict, request: gr.Request | None = None) -> dict:
     """Pass the trial player's play report ``{token, slot, seconds, position}`` to
-    ``record(token, slot, seconds, position_s)``: ``{"played": ...}``, or ``{"error": line}`` (the
-    player's server functions return errors as data)."""
+    ``record(token, slot, seconds, position_s)`` within the client's ``played`` rate
+    (:func:`studio.peers.limit`): ``{"played": ...}``, or ``{"error": line}`` (the player's server
+    functions return errors as data)."""
     try:
+        peers.limit("played", request)
         report = report if isinstance(report, dict) else {}
         return {"played": record(report.get("token"), str(report.get("slot", "")), float(report.get("seconds") or 0.0),
                                  float(report.get("position") or 0.0))}
+    except gr.Error as exc:
+        return {"error": exc.message}
     except (RestorationError, TypeError, ValueError) as exc:
         return {"error": scrub(str(exc))}
 
@@ -327,8 +337,8 @@ def trial_player(h, *, elem_id: str = "trial-player", label: str = "Trial", valu
     reports plays through the server function ``played`` to ``h.played_from_player``. Several may share
     a page (the arena has one), each under its own ``elem_id``."""
 
-    def played(report: dict) -> dict:
-        return h.played_from_player(report)
+    def played(report: dict, request: gr.Request = None) -> dict:
+        return h.played_from_player(report, request)
 
     return gr.HTML(value=value, html_template='<div class="tp"></div>',
                    css_template=static_text("trial_player.css"),

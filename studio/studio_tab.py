@@ -34,6 +34,8 @@ SEPARATE_SETTINGS = ("model", "shifts", "overlap", "segment", "device")
 #: Queues (gradio concurrency ids) and how many of their events run at once.
 GPU_QUEUE, RESTORE_QUEUE, LIGHT_QUEUE = "gpu", "restore", "light"
 LIGHT = dict(concurrency_id=LIGHT_QUEUE, concurrency_limit=4)
+#: Shares of the results table's width: #, time, method, parameters, seconds, output Hz.
+HISTORY_COLUMN_WIDTHS = ["6%", "11%", "17%", "40%", "12%", "14%"]
 
 
 def build_studio_tab(workbench: Workbench) -> SimpleNamespace:
@@ -44,10 +46,10 @@ def build_studio_tab(workbench: Workbench) -> SimpleNamespace:
     history = gr.State([])  # this browser session's restorations
     pair = gr.State(None)  # the two sides the compare section shows
     gr.Markdown(models.summary(workbench.catalog), elem_id="models-status")
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=1, min_width=300):
+    with gr.Row(equal_height=False, elem_id="source-and-restore"):  # on a phone Restore follows the upload (CSS)
+        with gr.Column(scale=1, min_width=300, elem_id="source-column"):
             src = _source_panel(workbench.catalog, workbench.limits)
-        with gr.Column(scale=1, min_width=300):
+        with gr.Column(scale=1, min_width=300, elem_id="restore-column"):
             rest = _restore_panel(methods, selected, workbench.catalog)
     cmp = _compare_panel()
     res = _results_panel()
@@ -83,7 +85,8 @@ def build_studio_tab(workbench: Workbench) -> SimpleNamespace:
                      api_visibility="private", **LIGHT)
         done.success(workbench.export, inputs=[history, res.pick, res.file_format], outputs=[res.replay, res.download],
                      show_progress="hidden", api_visibility="private", **LIGHT)
-        done.failure(workbench.restore_failed, inputs=[rest.method, history], outputs=compare_outputs, queue=False,
+        done.failure(workbench.restore_failed, inputs=[rest.method, history],
+                     outputs=[*compare_outputs, rest.restored, rest.report], queue=False,
                      api_visibility="private")
 
     restore_chain(rest.button.click, api_name="restore")
@@ -163,8 +166,8 @@ def _compare_panel() -> SimpleNamespace:
         visqol = gr.Checkbox(value=False, label="ViSQOL against the reference (a few seconds more)", elem_id="visqol")
         analyze = gr.Button("Measure original vs restored again", size="sm")
     image = dict(type="filepath", interactive=False, show_label=False, buttons=["download", "fullscreen"])
-    spectrograms = gr.Image(label="Spectrograms", elem_id="spectrograms", **image)
-    with gr.Row():
+    with gr.Column(elem_id="compare-pictures"):  # a grid when wide, one above the other on a phone (studio.css)
+        spectrograms = gr.Image(label="Spectrograms", elem_id="spectrograms", **image)
         difference = gr.Image(label="Difference spectrogram", elem_id="difference", **image)
         psd = gr.Image(label="Power spectral density", elem_id="psd", **image)
     gr.Markdown("**Metrics: did it help?** B against A; with a clean reference its rows come first. "
@@ -183,8 +186,9 @@ def _results_panel() -> SimpleNamespace:
                             file_count="multiple", type="filepath", elem_id="own-files")
             files_status = gr.Textbox(label="added files", lines=3, max_lines=12, interactive=False,
                                       elem_id="own-files-status")
-        table = gr.Dataframe(headers=TABLE_HEADERS, interactive=False,
-                             elem_id="history", wrap=True)
+        # The parameters wrap inside their share, so "seconds" and "output Hz" stay in view.
+        table = gr.Dataframe(headers=TABLE_HEADERS, interactive=False, elem_id="history", wrap=True,
+                             column_widths=HISTORY_COLUMN_WIDTHS)
         with gr.Row():
             a = gr.Dropdown(label="A", choices=[], elem_id="history-a")
             b = gr.Dropdown(label="B", choices=[], elem_id="history-b")

@@ -25,9 +25,10 @@ from restoration.audio import probe_audio
 from restoration.models import musicgen
 from restoration.models.catalog import ModelCatalog
 
-from . import comparison, downloads, guard, history as session_history, models, own_files
+from . import comparison, downloads, guard, history as session_history, models, notices, own_files, peers
 from .comparison import Side
-from .errors import last_error, user_errors
+from .errors import as_text, last_error, user_errors
+from .gpu import run_neural as _run_neural
 from .jobs import accelerator, progress_callback
 
 #: Scratch files older than this are deleted (gradio keeps its own copies while they are shown).
@@ -36,20 +37,6 @@ SCRATCH_MAX_AGE_S = 3600.0
 BROWSER_PLAYS = (".wav", ".flac")
 #: Stem players in the Stems panel: the most any Demucs model makes (htdemucs_6s).
 MAX_STEMS = 6
-
-try:  # On Hugging Face ZeroGPU, a GPU is attached only while a function decorated with spaces.GPU runs.
-    import spaces
-
-    _on_gpu = spaces.GPU(duration=180)
-except ImportError:
-    def _on_gpu(fn: Callable) -> Callable:
-        return fn
-
-
-@_on_gpu
-def _run_neural(fn: Callable, *args, **kwargs):
-    return fn(*args, **kwargs)
-
 
 def parse_params(text: str | dict | None) -> dict:
     """The parameters box (a JSON object) as a dict."""
@@ -92,8 +79,18 @@ class Workbench:
         return self.files.path(name)
 
     def read(self, path: str | None, what: str) -> tuple[np.ndarray, int]:
-        """An uploaded clip, within this server's limits (``what`` names it in errors)."""
-        return guard.read_clip(path, what, self.limits)
+        """An uploaded clip, within this server's limits (``what`` names it in errors); what was odd
+        about it (truncated, beyond full scale) shows as a warning toast."""
+        return self.read_noting(path, what)[0]
+
+    def read_noting(self, path: str | None, what: str) -> tuple[tuple[np.ndarray, int], list[str]]:
+        """:meth:`read`, and the path-free notes on the clip (also shown as warning toasts)."""
+        with notices.collected() as caught:
+            clip = guard.read_clip(path, what, self.limits)
+        notes = [guard.scrub(note) for note in caught]
+        for note in notes:
+            gr.Warning(as_text(note))
+        return clip, notes
 
     # ---------------------------------------------------------------------------- source
     @user_errors
@@ -128,13 +125,14 @@ class Workbench:
         history (state, table and choosers), the compare section's title, pictures, metrics table
         and A/B player value, and the pair now shown (state for :meth:`details`).
         """
+        peers.limit("restore", request)  # before anything is read or written
         history = history if history is not None else []  # the session's own list: files added meanwhile stay
-        y, sr = self.read(audio, "the audio to restore")
+        (y, sr), notes = self.read_noting(audio, "the audio to restore")
         ref = self.read(reference, "the reference") if reference else None  # refused before any work
         values = parse_params(params)
         chain = parse_chain(method)
         loaded = guard.restore_params(self.catalog, method, values, self.limits)  # model names -> sources
-        models.check_restore(method, loaded)
+        models.check_restore(method, loaded, self.catalog)
         report = progress_callback(progress, f"restoring with {method}", end=0.7, blocks=self.blocks, request=request)
         original_measured = comparison.measure_later((y, sr))  # while the restoration runs
         cached = self.example_cache.get((fingerprint(y, sr), method)) if _defaults(chain, values) else None
@@ -161,7 +159,8 @@ class Workbench:
         history.append(session_history.entry(run, method=method, params=values, seconds=seconds, clock=clock,
                                               source=stem, original=a, restored=b, reference=reference))
         duration = y.shape[-1] / sr
-        text = (f"**{method}**: {duration:.2f} s restored in {seconds:.2f} s (real-time factor "
+        text = "".join(f"⚠️ {html.escape(note, quote=False)}  \n" for note in notes) + (
+                f"**{method}**: {duration:.2f} s restored in {seconds:.2f} s (real-time factor "
                 f"{seconds / duration:.3f}), {sr} Hz → {rate} Hz.  \nSame on the command line: `{cli_line(method, values)}`")
         pair = {"a": a.as_dict(), "b": b.as_dict(), "reference": reference}
         return (str(restored_path), text, history, session_history.table(history),
@@ -175,12 +174,13 @@ class Workbench:
         return compare_title(f"Restoring with {method}…{shown}", busy=True)
 
     def restore_failed(self, method: str, history: list | None, request: gr.Request = None) -> tuple:
-        """After a failed restoration: clear the compare section and say what failed and when."""
+        """After a failed restoration: clear the compare section, the Restored player and its report
+        (no earlier result under the error), and say what failed and when."""
         message = last_error(request)
         text = f"Restoring with {method} failed at {time.strftime('%H:%M:%S')}" + (f": {message.rstrip('.')}." if message else ".")
         if history:
             text += " Nothing is compared now; earlier results are in the history below (A/B any two there)."
-        return (compare_title(text, failed=True), None, None, None, None, None, None)
+        return (compare_title(text, failed=True), None, None, None, None, None, None, None, "")
 
     # ---------------------------------------------------------------------------- compare
     @user_errors

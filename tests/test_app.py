@@ -204,7 +204,14 @@ def test_a_failed_restore_clears_the_comparison_and_says_why(bench, clip):
         bench.restore(clip, None, "sbr+<urlopen>", "{}", history, Request())
     title, *cleared = bench.restore_failed("sbr+<urlopen>", history, Request())
     assert "Restoring with sbr+&lt;urlopen&gt; failed at" in title and "unknown method" in title
-    assert cleared == [None] * 6
+    assert cleared == [None] * 7 + [""]  # the compare section, the Restored player and its report are cleared
+
+
+def test_the_failure_event_clears_the_restored_player(tmp_path):
+    demo = app.build_ui(workdir=tmp_path / "work", db_path=str(tmp_path / "t.sqlite"))
+    restored = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "restored-audio")
+    failure = next(d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "restore_failed")
+    assert restored in failure.outputs and len(failure.outputs) == 9
 
 
 def test_compare_any_two_results_of_the_session(bench, clip):
@@ -269,11 +276,45 @@ def test_models_missing_offline_fail_at_once(bench, tmp_path, clip, monkeypatch)
     start = time.perf_counter()
     with pytest.raises(gr.Error, match="htdemucs&#x27;? is not on this server|'htdemucs' is not on this server"):
         bench.restore(clip, None, "demucs", json.dumps({"model": "htdemucs"}), [])
+    with pytest.raises(gr.Error, match="ready here: demucs_unittest;"):  # as the models line says
+        bench.restore(clip, None, "demucs", "{}", [])
     with pytest.raises(gr.Error, match="MusicGen model .* is not on this server.*MUSICGEN_MODEL"):
         bench.generate("a song", "facebook/musicgen-small", 1.0, 3.0, 1.0, 250, 0)
     with pytest.raises(gr.Error, match="not offered by this server"):
         bench.generate("a song", str(tmp_path), 1.0, 3.0, 1.0, 250, 0)  # a path is never a model
     assert time.perf_counter() - start < 2.0
+
+
+def test_creating_a_listening_test_with_a_model_not_here_fails_at_once_with_the_whole_line(tmp_path, monkeypatch):
+    import time
+
+    from restoration.listening import ListeningStore, bundled_clips
+    from studio.listening_tab import ListeningHandlers
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    store = ListeningStore(tmp_path / "t.sqlite")
+    handlers = ListeningHandlers(store, None)
+    start = time.perf_counter()
+    with pytest.raises(gr.Error) as info:
+        handlers.create(None, "Offline", "ab", [], [], [bundled_clips()[0].name], ["passthrough", "demucs"], "",
+                        -23.0, 2.0, False)
+    assert time.perf_counter() - start < 2.0
+    message = info.value.message
+    assert message.startswith("Demucs model 'htdemucs' is not on this server") and "\n" not in message
+    assert message.endswith("an operator adds models with --models-dir") and "ready here: demucs_unittest" in message
+    assert store.list_tests() == []
+
+
+def test_a_truncated_upload_is_restored_with_a_notice(bench, clip, tmp_path):
+    whole = Path(clip).read_bytes()
+    truncated = tmp_path / "cut.wav"
+    truncated.write_bytes(whole[:len(whole) // 3])  # the header still promises 2 s
+    with pytest.warns(UserWarning, match="cut.wav is truncated"):
+        out = run_restore(bench, str(truncated))
+    assert out["report"].startswith("⚠️ cut.wav is truncated: its header promises")
+    assert str(tmp_path) not in out["report"]
+    assert load_audio(out["restored"])[0].shape[-1] < 48000  # what was there, restored
+    assert "truncated" not in run_restore(bench, clip)["report"]  # a whole file: no notice
 
 
 def test_separate_fills_one_player_per_stem(bench, tmp_path, music):
@@ -306,6 +347,30 @@ def test_startup_lines_say_where_everything_is():
     assert "admin pages:   NOT protected" in lines
     assert "protected by a password" in "\n".join(app.startup_lines("u", share_url=None, db_path=None,
                                                                     admin_password="pw"))
+
+
+def test_the_console_and_the_model_choices_say_what_can_load_here(monkeypatch):
+    from restoration.models import hub
+    from restoration.models.catalog import ModelCatalog
+    from studio import models
+
+    monkeypatch.setattr(hub, "_probed", {})
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    lines = app.startup_lines("u", share_url=None, db_path=None, admin_password=None)
+    assert "  hub downloads: off (HF_HUB_OFFLINE); the Studio tab lists the models ready here" in lines
+    dropdown = guard.model_control("demucs", get_method("demucs").param("model"), ModelCatalog.build())
+    labels = dict((value, label) for label, value in dropdown.choices)
+    assert labels["demucs_unittest"] == "demucs_unittest"
+    assert labels["htdemucs"] == "htdemucs (not on this server, cannot be downloaded)"
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(hub, "connects", lambda host, timeout_s: host == "huggingface.co")
+    assert models.downloads_state() == "off (dl.fbaipublicfiles.com cannot be reached)"
+    monkeypatch.setattr(hub, "_probed", {})
+    monkeypatch.setattr(hub, "connects", lambda host, timeout_s: True)
+    assert models.downloads_state() == "on"
+    dropdown = guard.model_control("demucs", get_method("demucs").param("model"), ModelCatalog.build())
+    assert all(label == value for label, value in dropdown.choices)
 
 
 def test_main_passes_the_flags_and_environment(monkeypatch, capsys, tmp_path):

@@ -173,6 +173,8 @@ def test_errors_show_whole_and_a_failed_restore_clears_the_comparison(browser, a
     expect(title).to_contain_text("unknown method")
     expect(page.locator("#ab-player .ab")).to_have_attribute("data-ready", "false")
     expect(page.locator("#spectrograms img")).to_have_count(0)
+    expect(page.locator("#restored-audio audio")).to_have_count(0)  # no earlier result under the error
+    expect(page.locator("#restore-report")).not_to_contain_text("restored in")
     assert "Traceback" not in page.content()
     page.close()
 
@@ -198,9 +200,47 @@ def test_ab_of_two_results_from_the_history(browser, app_url):
     page.close()
 
 
+def box(page, selector: str) -> dict:
+    """The page coordinates of ``selector``'s first element (x, y, width, height, right, bottom)."""
+    found = page.locator(selector).first.bounding_box()
+    y = found["y"] + page.evaluate("scrollY")
+    return {**found, "y": y, "right": found["x"] + found["width"], "bottom": y + found["height"]}
+
+
+def pictures_loaded(page) -> list[dict]:
+    """Scroll each comparison picture into view until it is drawn (they load lazily); their boxes."""
+    boxes = []
+    for selector in ("#spectrograms img", "#difference img", "#psd img"):
+        page.locator(selector).scroll_into_view_if_needed()
+        page.wait_for_function("(s) => { const i = document.querySelector(s); return i && i.complete && i.naturalWidth > 0; }",
+                               arg=selector)
+        boxes.append(box(page, selector))
+    return boxes
+
+
+def test_wide_layout_shows_every_history_column_and_the_pair_once(browser, app_url):
+    page = open_studio(browser, app_url, width=1400, height=900)
+    load_clip(page)
+    restore(page, "mcra_wiener+spectral_gating+sbr")  # the longest parameter list of the suggested chains
+    wait_ready(page, "#1 mcra_wiener+spectral_gating+sbr")
+    table = box(page, "#history")
+    headers = page.evaluate("""() => Object.fromEntries(Array.from(document.querySelectorAll('#history th'))
+        .map((th) => [th.innerText.trim(), th.getBoundingClientRect().right]))""")
+    for header in ("seconds", "output Hz"):
+        assert headers[header] <= table["right"] + 1, (header, headers, table)
+    caption = page.locator("#ab-player .ab-caption").inner_text()
+    shown = page.locator(f"text={caption}").filter(visible=True) if caption else None
+    assert caption == "" or shown.count() == 1  # said by the compare title only
+    spectrograms, difference, psd = pictures_loaded(page)
+    assert spectrograms["right"] <= difference["x"] and difference["bottom"] <= psd["y"] + 1  # a grid of two columns
+    page.close()
+
+
 def test_phone_width_shows_the_examples_whole(browser, app_url, tmp_path):
     page = open_studio(browser, app_url, width=390, height=844)
     page.locator("#examples table").first.wait_for(timeout=TIMEOUT_MS)  # rendered after the page's first paint
+    upload, button = box(page, "#original-audio"), box(page, "#restore-button")
+    assert 0 < button["y"] - upload["bottom"] < 844 / 2  # Restore within half a screen of the upload
     overflow = page.evaluate("""() => {
         const table = document.querySelector('#examples table');
         const box = table.getBoundingClientRect();
@@ -209,6 +249,9 @@ def test_phone_width_shows_the_examples_whole(browser, app_url, tmp_path):
     assert overflow["right"] <= overflow["width"] and overflow["scroll"] <= overflow["width"], overflow
     page.locator("#examples td").first.click()  # one click: the example is restored and compared
     wait_ready(page, "sbr")
+    spectrograms, difference, psd = pictures_loaded(page)
+    assert spectrograms["width"] > 300 and spectrograms["height"] > 0.9 * spectrograms["width"]  # the pair stacked
+    assert spectrograms["bottom"] <= difference["y"] and difference["bottom"] <= psd["y"]  # one above the other
     page.screenshot(path=str(tmp_path / "studio-phone.png"), full_page=True)
     page.close()
 

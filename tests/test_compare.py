@@ -65,6 +65,11 @@ def test_pictures_show_the_missing_band_and_the_difference(pair):
     pair_image = images.spectrogram_pair(a, b)
     assert pair_image.size == (2 * (images.MARGIN[0] + images.PANEL_W + images.MARGIN[2]) + images.COLORBAR_W,
                                images.MARGIN[1] + images.PANEL_H + images.MARGIN[3])
+    stacked = images.spectrogram_pair(a, b, stacked=True)  # the app's: half as wide, for a phone
+    assert stacked.size == (pair_image.size[0] - (images.MARGIN[0] + images.PANEL_W + images.MARGIN[2]),
+                            2 * pair_image.size[1])
+    lower = np.asarray(stacked)[pair_image.size[1] + images.MARGIN[1] + 5, images.MARGIN[0] + 5:images.MARGIN[0] + 50]
+    assert np.ptp(lower.astype(int)) > 0  # the restored panel is drawn below the original
     diff = np.asarray(images.difference_spectrogram(a, b))
     x0, y0 = images.MARGIN[0], images.MARGIN[1]
     rows = slice(y0 + images.PANEL_H * 5 // 24, y0 + images.PANEL_H * 7 // 24)  # 17-19 kHz

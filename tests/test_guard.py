@@ -39,6 +39,11 @@ def models(tmp_path):
     return root
 
 
+@pytest.fixture
+def clip_file(tmp_path, music):
+    return str(save_audio(tmp_path / "clip.wav", music(32000, 1.0, 1), 32000))
+
+
 def test_catalog_lists_builtins_and_the_operator_folders(models):
     catalog = ModelCatalog.build([models])
     assert {"htdemucs", "htdemucs_ft", "htdemucs_6s", "demucs_unittest", "mybag", "sig1"} <= set(catalog.names("demucs"))
@@ -106,6 +111,30 @@ def test_models_folder_clients_could_write_is_refused(tmp_path, where):
         (folder / "demucs").symlink_to(upload)
     with pytest.raises(RestorationError, match="temporary folder|clients can write|writable by other users"):
         check_models_dir(folder, forbidden=[upload])
+
+
+def test_a_models_folder_is_checked_again_right_before_loading(models, tmp_path, clip_file):
+    upload = tmp_path / "gradio"
+    upload.mkdir()
+    catalog, limits = ModelCatalog.build([models], forbidden=[upload]), guard.Limits()
+    weights = models / "unet" / "v2" / "model.safetensors"
+    assert guard.restore_params(catalog, "unet", {"checkpoint": "v2"}, limits)["checkpoint"].endswith("v2")
+    weights.chmod(0o666)  # changed after start: anyone may now replace the weights
+    with pytest.raises(RestorationError, match="model.safetensors in models folder .* is writable by other users"):
+        guard.restore_params(catalog, "unet", {"checkpoint": "v2"}, limits)
+    bench = Workbench(tmp_path / "work", catalog=catalog)
+    with pytest.raises(gr.Error, match="writable by other users") as info:
+        bench.restore(clip_file, None, "unet", json.dumps({"checkpoint": "v2"}), [])
+    assert str(tmp_path) not in info.value.message  # no server path
+    weights.chmod(0o644)
+    pickle = models / "demucs" / "sig1-abcd1234.th"
+    pickle.unlink()
+    pickle.symlink_to(upload / "planted.th")  # now points where clients upload
+    with pytest.raises(RestorationError, match="clients can write"):
+        guard.demucs_settings(catalog, "mybag")
+    with pytest.raises(RestorationError, match="clients can write"):
+        guard.musicgen_source(catalog, "tiny")  # the whole folder is refused, whichever model is asked for
+    assert guard.demucs_settings(catalog, "htdemucs")["repo"] == ""  # built-ins need no folder
 
 
 def test_main_refuses_a_models_dir_in_gradios_upload_folder(tmp_path, monkeypatch, capsys):

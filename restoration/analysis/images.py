@@ -89,20 +89,25 @@ def _colour(values: np.ndarray, cmap: str, vmin: float, vmax: float) -> np.ndarr
 
 
 class _Canvas:
-    """A white image with plot panels placed left to right and a colour bar or legend on the right."""
+    """A white image with plot panels placed left to right (``stacked``: top to bottom) and a colour
+    bar or legend on the right."""
 
-    def __init__(self, panels: int, *, right: int = COLORBAR_W, panel_w: int = PANEL_W, panel_h: int = PANEL_H):
+    def __init__(self, panels: int, *, right: int = COLORBAR_W, panel_w: int = PANEL_W, panel_h: int = PANEL_H,
+                 stacked: bool = False):
         from PIL import Image, ImageDraw
 
         left, top, gap, bottom = MARGIN
-        self.panel_w, self.panel_h = panel_w, panel_h
-        self.width = panels * (left + panel_w + gap) + right
-        self.height = top + panel_h + bottom
+        self.panel_w, self.panel_h, self.stacked = panel_w, panel_h, stacked
+        across, down = (1, panels) if stacked else (panels, 1)
+        self.width = across * (left + panel_w + gap) + right
+        self.height = down * (top + panel_h + bottom)
         self.image = Image.new("RGB", (self.width, self.height), _BG)
         self.draw = ImageDraw.Draw(self.image)
 
     def origin(self, index: int) -> tuple[int, int]:
-        left, top, gap, _ = MARGIN
+        left, top, gap, bottom = MARGIN
+        if self.stacked:
+            return left, index * (top + self.panel_h + bottom) + top
         return index * (left + self.panel_w + gap) + left, top
 
     def paste(self, index: int, rgb: np.ndarray) -> None:
@@ -133,7 +138,7 @@ class _Canvas:
 
     def colorbar(self, cmap: str, vmin: float, vmax: float, label: str) -> None:
         x0 = self.width - COLORBAR_W + 6
-        y0, h = MARGIN[1], self.panel_h
+        y0, h = MARGIN[1], self.height - MARGIN[1] - MARGIN[3]  # from the first panel's top to the last's bottom
         ramp = np.linspace(vmax, vmin, h)[:, None].repeat(10, axis=1)
         self.paste_at((x0, y0), _colour(ramp[::-1], cmap, vmin, vmax))
         self.draw.rectangle((x0 - 1, y0 - 1, x0 + 10, y0 + h), outline=_INK)
@@ -169,14 +174,16 @@ def _nice_step(raw: float) -> float:
     return next(power * k for k in (1, 2, 5, 10) if power * k >= raw)
 
 
-def spectrogram_pair(original: SignalView, restored: SignalView, *, titles=("Original", "Restored")):
+def spectrogram_pair(original: SignalView, restored: SignalView, *, titles=("Original", "Restored"),
+                     stacked: bool = False):
     """Two spectrograms on one colour scale (90 dB below the louder maximum) and one frequency axis
-    (0 to the higher Nyquist, so a band a signal lacks shows as empty), a dashed line at 16 kHz."""
+    (0 to the higher Nyquist, so a band a signal lacks shows as empty), a dashed line at 16 kHz;
+    side by side, or the original above the restored one (``stacked``: half as wide, for narrow screens)."""
     top_hz = max(original.sr, restored.sr) / 2
     grids = [level_grid(view, top_hz) for view in (original, restored)]
     vmax = max(float(np.nanmax(g)) for g in grids)
     vmin = vmax - RANGE_DB
-    canvas = _Canvas(2)
+    canvas = _Canvas(2, stacked=stacked)
     for index, (grid, view, title) in enumerate(zip(grids, (original, restored), titles)):
         canvas.paste(index, _colour(grid, SPEC_CMAP, vmin, vmax))
         canvas.frame(index, title=f"{title} ({view.sr / 1000:g} kHz)", x_ticks=_time_ticks(view.duration_s),

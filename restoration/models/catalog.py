@@ -15,7 +15,8 @@ Layout of an operator's models folder (``python app.py --models-dir DIR``, env
 
 A name in a models folder replaces the built-in of the same name (e.g. a local ``htdemucs.yaml``
 serves htdemucs offline). A folder that clients could write into is refused: see
-:func:`check_models_dir`.
+:func:`check_models_dir`, run at start and again right before a model of the folder is loaded
+(:meth:`ModelCatalog.checked`).
 """
 
 from __future__ import annotations
@@ -46,18 +47,21 @@ class UnknownModelError(RestorationError):
 class ModelEntry:
     """One offered model: ``kind`` (demucs, unet, musicgen), the ``name`` clients pick, the
     ``source`` the loader takes (pretrained name or hub id; for folders the folder itself) and, for
-    Demucs, the repo ``folder`` (empty: demucs's own download). Paths here are never shown to clients."""
+    Demucs, the repo ``folder`` (empty: demucs's own download), and the operator's models folder
+    ``root`` it came from (empty for built-ins). Paths here are never shown to clients."""
 
     kind: str
     name: str
     source: str
     folder: str = ""
+    root: str = ""
 
 
 class ModelCatalog:
     """Models by kind and name. ``ModelCatalog.build(dirs)`` gives the built-ins plus ``dirs``."""
 
-    def __init__(self, entries: Iterable[ModelEntry] = ()):
+    def __init__(self, entries: Iterable[ModelEntry] = (), *, forbidden: Iterable[str | os.PathLike] = ()):
+        self.forbidden = list(forbidden)
         self._entries: dict[str, dict[str, ModelEntry]] = {kind: {} for kind in KINDS}
         for entry in entries:
             self._entries[entry.kind][entry.name] = entry  # later entries replace earlier ones
@@ -71,7 +75,7 @@ class ModelCatalog:
         entries = builtin_entries()
         for folder in models_dirs:
             entries += scan_models_dir(check_models_dir(folder, forbidden=forbidden))
-        return cls(entries)
+        return cls(entries, forbidden=forbidden)
 
     def names(self, kind: str) -> list[str]:
         """The names offered for ``kind``, in catalog order."""
@@ -84,6 +88,16 @@ class ModelCatalog:
         if entry is None:
             offered = ", ".join(self._entries[kind]) or "none"
             raise UnknownModelError(f"that {_LABELS[kind]} is not offered by this server; choose one of: {offered}")
+        return entry
+
+
+    def checked(self, kind: str, name: str) -> ModelEntry:
+        """:meth:`get`, with the entry's models folder checked again (:func:`check_models_dir`) right
+        before its files are loaded: a file changed since start so that others could write it, or
+        linked into a folder clients write to, is refused (:class:`RestorationError`)."""
+        entry = self.get(kind, name)
+        if entry.root:
+            check_models_dir(entry.root, forbidden=self.forbidden)
         return entry
 
 
@@ -112,17 +126,18 @@ def builtin_entries() -> list[ModelEntry]:
 def scan_models_dir(folder: Path) -> list[ModelEntry]:
     """The entries of one models folder (layout in the module docstring), sorted by name per kind."""
     entries = []
+    root = str(folder)
     demucs = folder / "demucs"
     if demucs.is_dir():
         names = {p.stem for p in demucs.glob("*.yaml")}
         names |= {p.stem.rsplit("-", 1)[0] for p in demucs.glob("*.th")}
         names |= {p.stem for p in demucs.glob("*.safetensors")}
-        entries += [ModelEntry("demucs", name, name, str(demucs.resolve())) for name in sorted(names)]
+        entries += [ModelEntry("demucs", name, name, str(demucs.resolve()), root) for name in sorted(names)]
     for kind, marker in (("unet", "model.safetensors"), ("musicgen", "config.json")):
         root = folder / kind
         if root.is_dir():
-            entries += [ModelEntry(kind, sub.name, str(sub.resolve())) for sub in sorted(root.iterdir())
-                        if sub.is_dir() and (sub / marker).is_file()]
+            entries += [ModelEntry(kind, sub.name, str(sub.resolve()), root=str(folder))
+                        for sub in sorted(root.iterdir()) if sub.is_dir() and (sub / marker).is_file()]
     return entries
 
 
@@ -131,8 +146,9 @@ def check_models_dir(folder: str | os.PathLike, *, forbidden: Iterable[str | os.
 
     Refused (:class:`RestorationError`, one line): a missing folder; one inside (or holding) any
     folder of ``forbidden`` (gradio's upload and cache folders, the app's work folders); the system
-    temporary folder itself; and one where the folder or anything in it is writable by other users,
-    since whoever can write there can make the server load their pickle.
+    temporary folder itself; and one where the folder or anything in it is writable by other users
+    or owned by a user other than this process's (or root), since whoever can write there can make
+    the server load their pickle.
     """
     import tempfile
 
@@ -149,9 +165,13 @@ def check_models_dir(folder: str | os.PathLike, *, forbidden: Iterable[str | os.
             if real == other or other in real.parents or real in other.parents:
                 raise RestorationError(f"models folder {path} overlaps {other}, where clients can write; "
                                        "use a folder only the operator can write")
-        if real.exists() and real.stat().st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        info = real.stat() if real.exists() else None
+        if info is not None and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
             raise RestorationError(f"{item} in models folder {path} is writable by other users; "
                                    "run chmod -R go-w on the folder")
+        if info is not None and info.st_uid not in (0, os.getuid()):
+            raise RestorationError(f"{item} in models folder {path} belongs to another user; "
+                                   "the folder must belong to the user running the server (or root)")
     return path
 
 

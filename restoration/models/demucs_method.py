@@ -20,6 +20,7 @@ import numpy as np
 from ..audio import check_signal, resample, to_channels
 from ..errors import BadParameterError, MissingModelError, first_line
 from ..registry import get_method
+from . import hub
 from .device import resolve_device
 
 Progress = Callable[[int, int], None] | None
@@ -136,6 +137,10 @@ def load_model(name: str, *, repo: str = "", device: str = "auto"):
                                     "give a folder holding <name>.yaml and its <signature>.th files, "
                                     "or leave repo empty to download from the hub")
         folder = str(path.resolve())
+    if not folder and not hub.demucs_cached(str(name)) and not hub.reachable("demucs"):
+        raise MissingModelError(f"cannot load Demucs model {str(name)!r}: its weights are not on this machine and "
+                                f"cannot be downloaded ({hub.unreachable_reason('demucs')}); connect to the network, "
+                                "or set repo to a local folder of model files")
     where = resolve_device(device)
     return _cached_model(str(name), folder, where), where
 

@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import MissingModelError, first_line
+from . import hub
 from .device import resolve_device
 from ..registry import Param
 
@@ -69,6 +70,9 @@ def load_musicgen(model: str, device: str):
     incomplete folder, out of memory) raises :class:`MissingModelError` saying what happened and how
     to fix it; failures are not cached, so a later call retries.
     """
+    if not hub.musicgen_cached(model) and not hub.reachable("musicgen"):
+        raise MissingModelError(f"cannot load MusicGen model {model!r}: it is not on this machine and cannot be "
+                                f"downloaded ({hub.unreachable_reason('musicgen')}); {_FIX}")
     import torch
     from transformers import AutoProcessor, MusicgenForConditionalGeneration
 
