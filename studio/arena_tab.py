@@ -109,11 +109,13 @@ class ArenaHandlers:
         """Vote ``A``, ``B`` or ``tie`` on the pair ``token``: the next pair, whose message reveals this one's systems."""
         return self.arena.vote(visitor, token, choice, client_id(request)).payload(file_data)
 
+    @_user_errors
     def start(self, visitor: str | None, request: gr.Request = None):
         """The page's Start: the next pair of the visitor this browser remembers (a new one after a reset)."""
         view = self.next(visitor if self.arena.knows(visitor) else "", request)
         return view, view["visitor"]
 
+    @_user_errors
     def vote_from_player(self, visitor: str | None, evt: gr.EventData, request: gr.Request = None):
         """The trial player's ``submit`` event ``{token, answer}``; answer ``none`` is a tie."""
         data = getattr(evt, "_data", None) or {}

@@ -323,3 +323,17 @@ def test_bad_arena_flags_stop_the_app_with_one_line(flag, capsys):
     with pytest.raises(SystemExit) as stop:
         rules_from_arguments(parser, parser.parse_args([flag]))
     assert stop.value.code == 2 and "must be a number >= 0" in capsys.readouterr().err
+
+
+def test_a_stored_vote_is_acknowledged_even_when_the_next_pair_fails(arena, monkeypatch):
+    arena, clock = arena
+    view = arena.next("", "peer")
+    listen(arena, clock, view)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(arena._copies, "serve", broken)
+    after = arena.vote(view.visitor, view.token, "B", "peer")
+    assert after.token is None and "could not be served" in after.message and after.reveal["vote"] == "B"
+    assert vote_count(arena) == 1

@@ -26,6 +26,7 @@ size, header and date; never bit-identical; random names).
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import os
 import secrets
@@ -39,12 +40,13 @@ from typing import Callable, Iterable
 
 import soundfile as sf
 
-from ..errors import BadInputError
+from ..errors import BadInputError, RestorationError
 from .protocol import ANCHOR, REFERENCE
 from .serve import serve_copies
 from .storage import (MIN_PLAY_REPORT_S, PLAY_REPORTS_BURST, PLAY_REPORTS_PER_S, PLAY_SLACK_S, ListeningStore,
                       TestInfo)
 
+log = logging.getLogger(__name__)
 #: Conditions that never enter the arena (MUSHRA's hidden reference and low-pass anchor).
 EXCLUDED_CONDITIONS = (REFERENCE, ANCHOR)
 #: Answers a visitor can give and what they mean.
@@ -448,6 +450,10 @@ class Arena:
             view = self._serve(visitor, match["peer"]) if self.is_open() else None
         except BadInputError as exc:  # the vote is stored: say why no next pair comes
             return ArenaView(visitor, f"{heard} {exc}", reveal=reveal)
+        except (RestorationError, OSError, RuntimeError):  # an unreadable stimulus, a full disk
+            log.exception("the arena could not serve the next pair")
+            return ArenaView(visitor, f"{heard} The next pair could not be served; press Start to try again.",
+                             reveal=reveal)
         if view is None:
             return ArenaView(visitor, f"{heard} The arena is closed now.", reveal=reveal)
         return ArenaView(visitor, f"{heard} {view.message}", view.token, view.files, view.min_play_s, view.number,
