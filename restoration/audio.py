@@ -38,12 +38,19 @@ class AudioWarning(UserWarning):
     """Audio was read but not as it claims to be: a truncated file, float samples beyond full scale."""
 
 
+#: Frames decoded per block when a file is resampled as it is read (about 0.5 MB per channel).
+READ_BLOCK = 1 << 16
+
+
 def load_audio(path: str | os.PathLike, *, sr: int | None = None, mono: bool = False,
-               max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+               max_seconds: float | None = None, max_sr: int | None = None) -> tuple[np.ndarray, int]:
     """Read WAV, FLAC, OGG/Vorbis, MP3 (anything libsndfile reads).
 
     Returns ``(y, rate)`` with ``y`` float32 of shape ``(channels, samples)``; resampled to ``sr``
-    when given, averaged to one channel when ``mono``. Raises :class:`BadInputError` (naming the
+    when given, or down to ``max_sr`` when the file's rate is above it; averaged to one channel when
+    ``mono``. A file that is resampled is decoded and resampled block by block
+    (:data:`READ_BLOCK` frames, soxr's streaming resampler), so memory is that of the result, never
+    of the file's full-rate signal. Raises :class:`BadInputError` (naming the
     file by its base name only) for a missing, empty or undecodable file, a sample rate outside
     :data:`MIN_SAMPLE_RATE`..:data:`MAX_SAMPLE_RATE`, more than two channels, or more than
     ``max_seconds`` of audio; all of these are checked on the header, before any sample is read.
@@ -56,19 +63,65 @@ def load_audio(path: str | os.PathLike, *, sr: int | None = None, mono: bool = F
     if max_seconds is not None and duration > max_seconds:
         raise BadInputError(f"{path.name} is {_minutes(duration)} long; this server accepts at most "
                             f"{_minutes(max_seconds)}")
+    rate = int(info.samplerate)
+    target = check_rate(sr) if sr is not None else (min(rate, check_rate(max_sr)) if max_sr is not None else rate)
     try:
         with quiet_decoder():
-            data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+            if target == rate:
+                data, _ = sf.read(str(path), dtype="float32", always_2d=True)
+                y = np.ascontiguousarray(data.T)
+                del data
+                peak = _peak(y)
+            else:
+                y, peak = _read_resampled(path, info, target, mono=mono)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, MemoryError):
         raise BadInputError(f"cannot decode {path.name}: not decodable audio") from None
-    y = np.ascontiguousarray(data.T)
     _warn_if_truncated(path, info)
-    y = _fit_full_scale(y, path.name)
+    y = _fit_full_scale(y, path.name, peak)
     if mono:
         y = to_channels(y, 1)
-    if sr is not None and sr != rate:
-        y, rate = resample(y, rate, check_rate(sr)), sr
-    return y, int(rate)
+    return y, target
+
+
+def _read_resampled(path: Path, info, target: int, *, mono: bool) -> tuple[np.ndarray, float]:
+    """Decode ``path`` block by block and resample each block to ``target`` Hz as it comes (soxr VHQ
+    streaming, the same samples as :func:`resample` of the whole signal).
+
+    Returns float32 ``(channels, samples)`` and the peak of the decoded samples (before resampling; NaN
+    when any is not finite), for :func:`_fit_full_scale`.
+    """
+    import soxr
+
+    channels = 1 if mono else info.channels
+    expected = int(round(info.frames * target / info.samplerate))
+    out = np.zeros((channels, expected), dtype=np.float32)
+    stream = soxr.ResampleStream(info.samplerate, target, channels, dtype="float32", quality="VHQ")
+    written, peak = 0, 0.0
+
+    def put(chunk: np.ndarray) -> None:
+        nonlocal written
+        take = min(chunk.shape[0], expected - written)
+        out[:, written:written + take] = chunk[:take].T
+        written += take
+
+    with sf.SoundFile(str(path)) as handle:
+        for block in handle.blocks(blocksize=READ_BLOCK, dtype="float32", always_2d=True):
+            peak = float(np.maximum(peak, _peak(block)))  # a NaN stays
+            if mono and block.shape[1] > 1:
+                block = block.mean(axis=1, keepdims=True)
+            put(stream.resample_chunk(block))
+    put(stream.resample_chunk(np.zeros((0, channels), dtype=np.float32), last=True))
+    return (out if written == expected else np.ascontiguousarray(out[:, :written])), peak
+
+
+def _peak(y: np.ndarray) -> float:
+    """Largest ``|sample|`` of ``y`` (NaN or inf when a sample is not finite), without a full-size temporary."""
+    if not y.size:
+        return 0.0
+    top, bottom = float(np.max(y)), float(np.min(y))
+    if not (np.isfinite(top) and np.isfinite(bottom)):
+        return float("nan")
+    return max(top, -bottom)
 
 
 def probe_audio(path: str | os.PathLike):
@@ -146,15 +199,15 @@ def _warn_if_truncated(path: Path, info) -> None:
                       f"{held}; reading what is there ({info.frames / info.samplerate:.2f} s)", AudioWarning, stacklevel=3)
 
 
-def _fit_full_scale(y: np.ndarray, name: str) -> np.ndarray:
-    """Float files may exceed full scale: scale such a signal down to a peak of 1 with an :class:`AudioWarning`."""
-    peak = float(np.max(np.abs(y))) if y.size else 0.0
+def _fit_full_scale(y: np.ndarray, name: str, peak: float) -> np.ndarray:
+    """Float files may exceed full scale: scale a signal whose file ``peak`` is above 1 down by that
+    peak, with an :class:`AudioWarning`; a NaN or infinite ``peak`` is refused."""
     if not np.isfinite(peak):
         raise BadInputError(f"{name} contains NaN or infinite samples")
     if peak > 1.0:
         warnings.warn(f"{name} peaks at {peak:.4g}, beyond full scale; scaled down by {20 * np.log10(peak):.1f} dB "
                       "to a peak of 1.0", AudioWarning, stacklevel=3)
-        y = y * np.float32(1.0 / peak)
+        y *= np.float32(1.0 / peak)
     return y
 
 
