@@ -63,7 +63,7 @@ def estimate_seconds(chain: list[Method], params: dict, seconds: float, sr: int,
 def check_work(estimate_s: float, limits, *, what: str) -> None:
     """Refuse a request whose estimated work ``estimate_s`` exceeds ``limits.max_work_s``, in one line."""
     if estimate_s > limits.max_work_s:
-        raise OverBudgetError(f"{what} would take about {estimate_s:.0f} s of work; this server gives one request "
+        raise OverBudgetError(f"{what} would take about {estimate_s:.1f} s of work; this server gives one request "
                               f"at most {limits.max_work_s:g} s: use a shorter clip, fewer stages or lighter settings")
 
 

@@ -79,12 +79,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="S", help="longest clip accepted, seconds (env RESTORATION_MAX_DURATION_S; 900)")
     parser.add_argument("--max-upload-mb", type=_positive, default=env("RESTORATION_MAX_UPLOAD_MB", "300"),
                         metavar="MB", help="largest upload accepted, MB (env RESTORATION_MAX_UPLOAD_MB; 300)")
+    parser.add_argument("--max-work-s", type=_positive, default=env("RESTORATION_MAX_WORK_S", "120"), metavar="S",
+                        help="estimated seconds of work one request may ask for; a running one stops at twice "
+                             "that (env RESTORATION_MAX_WORK_S; 120)")
 
 
 def from_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[ModelCatalog, Limits]:
     """The catalog and limits the flags of :func:`add_arguments` ask for; a models folder that
     clients could write to stops the app with one line (exit status 2)."""
-    limits = Limits(max_seconds=args.max_duration, max_upload_mb=args.max_upload_mb)
+    limits = Limits(max_seconds=args.max_duration, max_upload_mb=args.max_upload_mb, max_work_s=args.max_work_s)
     try:
         catalog = ModelCatalog.build(args.models_dir or models_dirs_from_env(), forbidden=client_writable_folders())
     except RestorationError as exc:
