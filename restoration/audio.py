@@ -38,7 +38,7 @@ class AudioWarning(UserWarning):
     """Audio was read but not as it claims to be: a truncated file, float samples beyond full scale."""
 
 
-#: Frames decoded per block when a file is resampled as it is read (about 0.5 MB per channel).
+#: Frames decoded per block (about 0.25 MB per channel).
 READ_BLOCK = 1 << 16
 
 
@@ -48,9 +48,9 @@ def load_audio(path: str | os.PathLike, *, sr: int | None = None, mono: bool = F
 
     Returns ``(y, rate)`` with ``y`` float32 of shape ``(channels, samples)``; resampled to ``sr``
     when given, or down to ``max_sr`` when the file's rate is above it; averaged to one channel when
-    ``mono``. A file that is resampled is decoded and resampled block by block
-    (:data:`READ_BLOCK` frames, soxr's streaming resampler), so memory is that of the result, never
-    of the file's full-rate signal. Raises :class:`BadInputError` (naming the
+    ``mono``. Files are decoded block by block (:data:`READ_BLOCK` frames) and resampled as they
+    are read (soxr's streaming resampler), so memory is that of the result, never of the file's
+    full-rate signal nor of a second copy. Raises :class:`BadInputError` (naming the
     file by its base name only) for a missing, empty or undecodable file, a sample rate outside
     :data:`MIN_SAMPLE_RATE`..:data:`MAX_SAMPLE_RATE`, more than two channels, or more than
     ``max_seconds`` of audio; all of these are checked on the header, before any sample is read.
@@ -67,35 +67,30 @@ def load_audio(path: str | os.PathLike, *, sr: int | None = None, mono: bool = F
     target = check_rate(sr) if sr is not None else (min(rate, check_rate(max_sr)) if max_sr is not None else rate)
     try:
         with quiet_decoder():
-            if target == rate:
-                data, _ = sf.read(str(path), dtype="float32", always_2d=True)
-                y = np.ascontiguousarray(data.T)
-                del data
-                peak = _peak(y)
-            else:
-                y, peak = _read_resampled(path, info, target, mono=mono)
+            y, peak = _read_blocks(path, info, target, mono=mono)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, MemoryError):
         raise BadInputError(f"cannot decode {path.name}: not decodable audio") from None
     _warn_if_truncated(path, info)
-    y = _fit_full_scale(y, path.name, peak)
-    if mono:
-        y = to_channels(y, 1)
-    return y, target
+    return _fit_full_scale(y, path.name, peak), target
 
 
-def _read_resampled(path: Path, info, target: int, *, mono: bool) -> tuple[np.ndarray, float]:
-    """Decode ``path`` block by block and resample each block to ``target`` Hz as it comes (soxr VHQ
-    streaming, the same samples as :func:`resample` of the whole signal).
+def _read_blocks(path: Path, info, target: int, *, mono: bool) -> tuple[np.ndarray, float]:
+    """Decode ``path`` block by block into a float32 ``(channels, samples)`` array, resampling each
+    block to ``target`` Hz as it comes when that is not the file's rate (soxr VHQ streaming: the same
+    samples as :func:`resample` of the whole signal) and averaging the channels when ``mono``.
 
-    Returns float32 ``(channels, samples)`` and the peak of the decoded samples (before resampling; NaN
-    when any is not finite), for :func:`_fit_full_scale`.
+    Returns the array and the peak of the decoded samples (before resampling; NaN when any is not
+    finite), for :func:`_fit_full_scale`. Memory: the result and a few blocks.
     """
-    import soxr
-
     channels = 1 if mono else info.channels
+    stream = None
+    if target != info.samplerate:
+        import soxr
+
+        stream = soxr.ResampleStream(info.samplerate, target, channels, dtype="float32", quality="VHQ")
     expected = int(round(info.frames * target / info.samplerate))
     out = np.zeros((channels, expected), dtype=np.float32)
-    stream = soxr.ResampleStream(info.samplerate, target, channels, dtype="float32", quality="VHQ")
+    extra: list[np.ndarray] = []  # beyond the header's frame count (a decoder's estimate)
     written, peak = 0, 0.0
 
     def put(chunk: np.ndarray) -> None:
@@ -103,14 +98,19 @@ def _read_resampled(path: Path, info, target: int, *, mono: bool) -> tuple[np.nd
         take = min(chunk.shape[0], expected - written)
         out[:, written:written + take] = chunk[:take].T
         written += take
+        if take < chunk.shape[0]:
+            extra.append(np.ascontiguousarray(chunk[take:].T))
 
     with sf.SoundFile(str(path)) as handle:
         for block in handle.blocks(blocksize=READ_BLOCK, dtype="float32", always_2d=True):
             peak = float(np.maximum(peak, _peak(block)))  # a NaN stays
             if mono and block.shape[1] > 1:
                 block = block.mean(axis=1, keepdims=True)
-            put(stream.resample_chunk(block))
-    put(stream.resample_chunk(np.zeros((0, channels), dtype=np.float32), last=True))
+            put(stream.resample_chunk(block) if stream is not None else block)
+    if stream is not None:
+        put(stream.resample_chunk(np.zeros((0, channels), dtype=np.float32), last=True))
+    if extra:
+        return np.concatenate([out, *extra], axis=1), peak
     return (out if written == expected else np.ascontiguousarray(out[:, :written])), peak
 
 

@@ -40,6 +40,15 @@ def check_demucs(shifts: Any, overlap: Any, limits) -> None:
                               f"got {float(overlap):g}")
 
 
+def demucs_segment(segment: Any, limits) -> float:
+    """The Demucs segment length (s) to run with: ``limits.max_segment_s`` for 0 (the model's own, up to
+    40 s for hybrid models: over 1.5 GB per segment), ``segment`` itself up to that; longer is refused."""
+    seconds = float(segment or 0.0)
+    if seconds > limits.max_segment_s:
+        raise OverBudgetError(f"demucs segment must be at most {limits.max_segment_s:g} s on this server, got {seconds:g}")
+    return seconds or limits.max_segment_s
+
+
 def stage_cost(method: Method, values: dict, *, gpu: bool = False) -> float:
     """Seconds of work per second of 48 kHz audio of one stage with resolved ``values``."""
     cost = COSTS.get(method.name, DEFAULT_COST)

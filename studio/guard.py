@@ -51,8 +51,8 @@ _NO_PATHS = "model folders cannot be chosen from the app; pick a model by name (
 @dataclass(frozen=True)
 class Limits:
     """What one request may ask of the server: clip length (s), upload size (MB), chain stages, the
-    rate clips are resampled down to when read (Hz), Demucs shifts and overlap, and the estimated
-    seconds of work one request may take (:mod:`studio.budget`)."""
+    rate clips are resampled down to when read (Hz), Demucs shifts, overlap and segment (s: its memory),
+    and the estimated seconds of work one request may take (:mod:`studio.budget`)."""
 
     max_seconds: float = 900.0
     max_upload_mb: float = 300.0
@@ -60,6 +60,7 @@ class Limits:
     max_rate: int = 48000
     max_shifts: int = 2
     max_overlap: float = 0.5
+    max_segment_s: float = 7.8
     max_work_s: float = 120.0
 
     def note(self) -> str:
@@ -137,7 +138,8 @@ def restore_params(catalog: ModelCatalog, method: str, params: dict, limits: Lim
     A Demucs ``model`` or U-Net ``checkpoint`` must be a catalog name (the U-Net's may be empty:
     the shipped weights); a Demucs ``repo`` may not be given at all. Anything else raises
     :class:`UnknownModelError` with the same line whatever the value was. Demucs ``shifts`` and
-    ``overlap`` above ``limits`` raise :class:`studio.budget.OverBudgetError`.
+    ``overlap`` above ``limits`` raise :class:`studio.budget.OverBudgetError`; its ``segment`` is at
+    most ``limits.max_segment_s`` (0, the model's own, becomes that).
     """
     chain = parse_chain(method)
     if len(chain) > limits.max_chain:
@@ -147,8 +149,10 @@ def restore_params(catalog: ModelCatalog, method: str, params: dict, limits: Lim
         if stage.name == "demucs":
             if str(values.get("repo") or "").strip():
                 raise UnknownModelError(_NO_PATHS.format(", ".join(catalog.names("demucs"))))
-            budget.check_demucs(*(stage.param(name).coerce(values.get(name, stage.param(name).default), method="demucs")
-                                  for name in ("shifts", "overlap")), limits)
+            shifts, overlap, segment = (stage.param(name).coerce(values.get(name, stage.param(name).default),
+                                                                 method="demucs") for name in ("shifts", "overlap", "segment"))
+            budget.check_demucs(shifts, overlap, limits)
+            values["segment"] = budget.demucs_segment(segment, limits)
             values.update(demucs_settings(catalog, values.get("model", stage.param("model").default)))
         if stage.name == "unet":
             values["checkpoint"] = unet_source(catalog, values.get("checkpoint", ""))

@@ -260,6 +260,7 @@ class Workbench:
         models.require("demucs", models.demucs_ready(chosen["model"], chosen["repo"]), str(model),
                        models.ready_demucs(self.catalog))
         budget.check_demucs(shifts, overlap, self.limits)
+        segment = budget.demucs_segment(segment, self.limits)
         y, sr = self.read(audio, "the audio to separate")
         settings = dict(**chosen, shifts=shifts, overlap=overlap, segment=segment, device=device)
         demucs = parse_chain("demucs")

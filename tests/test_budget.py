@@ -16,7 +16,8 @@ from studio.workbench import Workbench  # noqa: E402
 
 @pytest.mark.parametrize("params,message", [({"shifts": 3}, "demucs shifts must be at most 2 on this server, got 3"),
                                             ({"overlap": 0.9}, "demucs overlap must be at most 0.5 on this server, got 0.9"),
-                                            ({"demucs.shifts": "20"}, "shifts must be at most 2")])
+                                            ({"demucs.shifts": "20"}, "shifts must be at most 2"),
+                                            ({"segment": 30}, "demucs segment must be at most 7.8 s on this server, got 30")])
 def test_restore_params_cap_demucs_work(params, message):
     catalog, limits = ModelCatalog.build([]), guard.Limits()
     method = "sbr+demucs" if any("." in key for key in params) else "demucs"
@@ -25,6 +26,8 @@ def test_restore_params_cap_demucs_work(params, message):
                              limits)
     allowed = guard.restore_params(catalog, "demucs", {"model": "demucs_unittest", "shifts": 2, "overlap": 0.5}, limits)
     assert allowed["shifts"] == 2 and allowed["overlap"] == 0.5
+    assert allowed["segment"] == 7.8  # the model's own (40 s for hybrid models: 1.7 GB a segment) is not used
+    assert guard.restore_params(catalog, "demucs", {"model": "demucs_unittest", "segment": 5}, limits)["segment"] == 5
 
 
 def test_estimate_grows_with_stages_duration_and_demucs_settings():

@@ -73,7 +73,7 @@ def test_anything_but_a_name_gets_the_same_line(models, tmp_path):
 def test_restore_params_map_names_and_refuse_paths(models, tmp_path):
     catalog, limits = ModelCatalog.build([models]), guard.Limits()
     assert guard.restore_params(catalog, "demucs", {"model": "mybag", "shifts": 0}, limits) == {
-        "model": "mybag", "repo": str((models / "demucs").resolve()), "shifts": 0}
+        "model": "mybag", "repo": str((models / "demucs").resolve()), "shifts": 0, "segment": limits.max_segment_s}
     chain = guard.restore_params(catalog, "spectral_gating+unet", {"unet.checkpoint": "v2"}, limits)
     assert chain == {"unet.checkpoint": str((models / "unet" / "v2").resolve())}
     assert guard.restore_params(catalog, "unet", {}, limits) == {"checkpoint": ""}  # the shipped weights
