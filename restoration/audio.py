@@ -103,7 +103,7 @@ def _read_blocks(path: Path, info, target: int, *, mono: bool) -> tuple[np.ndarr
 
     with sf.SoundFile(str(path)) as handle:
         for block in handle.blocks(blocksize=READ_BLOCK, dtype="float32", always_2d=True):
-            peak = float(np.maximum(peak, _peak(block)))  # a NaN stays
+            peak = float(np.maximum(peak, sample_peak(block)))  # a NaN stays
             if mono and block.shape[1] > 1:
                 block = block.mean(axis=1, keepdims=True)
             put(stream.resample_chunk(block) if stream is not None else block)
@@ -114,7 +114,7 @@ def _read_blocks(path: Path, info, target: int, *, mono: bool) -> tuple[np.ndarr
     return (out if written == expected else np.ascontiguousarray(out[:, :written])), peak
 
 
-def _peak(y: np.ndarray) -> float:
+def sample_peak(y: np.ndarray) -> float:
     """Largest ``|sample|`` of ``y`` (NaN or inf when a sample is not finite), without a full-size temporary."""
     if not y.size:
         return 0.0

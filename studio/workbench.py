@@ -284,7 +284,9 @@ class Workbench:
 
 def fingerprint(y: np.ndarray, sr: int) -> str:
     """A digest of the samples and rate: the key of a cached example (the same clip, whatever its path)."""
-    return hashlib.sha1(np.ascontiguousarray(y).tobytes() + str(sr).encode()).hexdigest()
+    digest = hashlib.sha1(np.ascontiguousarray(y))  # the samples' own buffer: no copy
+    digest.update(str(sr).encode())
+    return digest.hexdigest()
 
 
 def _defaults(chain: list, values: dict) -> bool:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..audio import check_signal
+from ..audio import check_signal, sample_peak
 from ..dsp.cutoff import estimate_cutoff
 from ..dsp.stft import hann
 from . import metrics as m
@@ -145,7 +145,7 @@ def signal_metrics(y: np.ndarray, sr: int) -> dict[str, float]:
     crossings): they can run in another thread while the STFT is taken."""
     y = check_signal(y, sr)
     mean_square = m.sum_of_squares(y) / y.size
-    peak = m.sample_peak(y)
+    peak = sample_peak(y)
     floor, quiet = m.noise_floor_dbfs(y, sr)
     return {
         "cutoff_hz": float(estimate_cutoff(y, sr)),

@@ -29,7 +29,7 @@ import os
 
 import numpy as np
 
-from ..audio import check_signal, load_audio, resample, to_channels
+from ..audio import check_signal, load_audio, resample, sample_peak, to_channels
 from ..dsp.stft import bin_frequencies, stft
 from ..errors import BadInputError
 from .loudness import integrated_loudness
@@ -91,11 +91,6 @@ def sum_of_squares(y: np.ndarray) -> float:
     """``sum(y**2)`` over all channels and samples in float64, :data:`SUM_BLOCK` samples at a time."""
     return float(sum(np.sum(np.square(y[..., i:i + SUM_BLOCK], dtype=np.float64))
                      for i in range(0, y.shape[-1], SUM_BLOCK)))
-
-
-def sample_peak(y: np.ndarray) -> float:
-    """``max |y|`` without a full-size temporary."""
-    return max(float(np.max(y)), -float(np.min(y)))
 
 
 # ----------------------------------------------------------------------------- no reference
