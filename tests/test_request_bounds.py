@@ -1,9 +1,12 @@
-"""Work per request in the app: Demucs caps, the estimated work refused before it starts, the deadline while it runs."""
+"""Bounded work per app request: uploads read at up to 48 kHz, Demucs caps, the estimated work refused
+before it starts, the deadline while it runs."""
 
 import os
 
 import gradio as gr
+import numpy as np
 import pytest
+import soundfile as sf
 
 from restoration import RestorationError, parse_chain, save_audio
 from restoration.models.catalog import ModelCatalog
@@ -68,3 +71,15 @@ def test_a_running_job_stops_at_its_deadline():
         report(6, 10)
     assert isinstance(info.value, RestorationError)
     assert str(info.value) == "stopped after 31 s: this server gives one request at most 30 s (use a shorter clip or lighter settings)"
+
+
+def test_a_high_rate_upload_is_restored_and_compared_at_48_khz(tmp_path, music):
+    upload = tmp_path / "wide.flac"
+    sf.write(upload, np.ascontiguousarray(music(48000, 2.0, 2).repeat(4, axis=-1).T), 192000, subtype="PCM_24")
+    studio = Workbench(tmp_path / "work", catalog=ModelCatalog.build([]))
+    out = studio.restore(str(upload), None, "passthrough", "{}", [])
+    pair = out[-1]
+    assert pair["a"]["sr"] == 48000 and pair["b"]["sr"] == 48000
+    assert pair["a"]["path"] != str(upload)  # the browser gets the 48 kHz original, not the 192 kHz upload
+    assert sf.info(pair["a"]["path"]).samplerate == sf.info(out[0]).samplerate == 48000
+    assert sf.info(out[0]).frames == 96000
