@@ -17,7 +17,7 @@ from restoration.registry import split_params
 #: Seconds of work per second of audio at 48 kHz, per method; on a CUDA GPU neural ones cost
 #: :data:`GPU_SPEEDUP` times less.
 COSTS = {"passthrough": 0.002, "spectral_gating": 0.06, "spectral_subtraction": 0.03, "mcra_wiener": 0.04,
-         "sbr": 0.04, "unet": 0.06, "demucs": 0.5}
+         "sbr": 0.04, "unet": 0.06, "demucs": 1.0}
 DEFAULT_COST = 0.1
 GPU_SPEEDUP = 10.0
 #: Demucs's own default overlap, at which :data:`COSTS` ``["demucs"]`` was measured.
