@@ -39,12 +39,20 @@ class AudioWarning(UserWarning):
     """Audio was read but not as it claims to be: a truncated file, float samples beyond full scale."""
 
 
+#: Frames decoded per block (about 0.25 MB per channel).
+READ_BLOCK = 1 << 16
+
+
 def load_audio(path: str | os.PathLike, *, sr: int | None = None, mono: bool = False,
-               max_seconds: float | None = None, first_seconds: float | None = None) -> tuple[np.ndarray, int]:
+               max_seconds: float | None = None, max_sr: int | None = None,
+               first_seconds: float | None = None) -> tuple[np.ndarray, int]:
     """Read WAV, FLAC, OGG/Vorbis, MP3 (anything libsndfile reads).
 
     Returns ``(y, rate)`` with ``y`` float32 of shape ``(channels, samples)``; resampled to ``sr``
-    when given, averaged to one channel when ``mono``. Raises :class:`BadInputError` (naming the
+    when given, or down to ``max_sr`` when the file's rate is above it; averaged to one channel when
+    ``mono``. Files are decoded block by block (:data:`READ_BLOCK` frames) and resampled as they
+    are read (soxr's streaming resampler), so memory is that of the result, never of the file's
+    full-rate signal nor of a second copy. Raises :class:`BadInputError` (naming the
     file by its base name only) for a missing, empty or undecodable file, a sample rate outside
     :data:`MIN_SAMPLE_RATE`..:data:`MAX_SAMPLE_RATE`, more than two channels, or more than
     ``max_seconds`` of audio; all of these are checked on the header, before any sample is read.
@@ -58,20 +66,67 @@ def load_audio(path: str | os.PathLike, *, sr: int | None = None, mono: bool = F
     if max_seconds is not None and duration > max_seconds:
         raise BadInputError(f"{path.name} is {_minutes(duration)} long; this server accepts at most "
                             f"{_minutes(max_seconds)}")
+    rate = int(info.samplerate)
+    frames = -1 if first_seconds is None else max(1, int(round(first_seconds * rate)))
+    target = check_rate(sr) if sr is not None else (min(rate, check_rate(max_sr)) if max_sr is not None else rate)
     try:
         with quiet_decoder():
-            frames = -1 if first_seconds is None else max(1, int(round(first_seconds * info.samplerate)))
-            data, rate = sf.read(str(path), frames=frames, dtype="float32", always_2d=True)
+            y, peak = _read_blocks(path, info, target, mono=mono, frames=frames)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, MemoryError):
         raise BadInputError(f"cannot decode {path.name}: not decodable audio") from None
-    y = np.ascontiguousarray(data.T)
     _warn_if_truncated(path, info)
-    y = _fit_full_scale(y, path.name)
-    if mono:
-        y = to_channels(y, 1)
-    if sr is not None and sr != rate:
-        y, rate = resample(y, rate, check_rate(sr)), sr
-    return y, int(rate)
+    return _fit_full_scale(y, path.name, peak), target
+
+
+def _read_blocks(path: Path, info, target: int, *, mono: bool, frames: int = -1) -> tuple[np.ndarray, float]:
+    """Decode ``path`` (its first ``frames`` frames; -1: all) block by block into a float32 ``(channels, samples)`` array, resampling each
+    block to ``target`` Hz as it comes when that is not the file's rate (soxr VHQ streaming: the same
+    samples as :func:`resample` of the whole signal) and averaging the channels when ``mono``.
+
+    Returns the array and the peak of the decoded samples (before resampling; NaN when any is not
+    finite), for :func:`_fit_full_scale`. Memory: the result and a few blocks.
+    """
+    channels = 1 if mono else info.channels
+    stream = None
+    if target != info.samplerate:
+        import soxr
+
+        stream = soxr.ResampleStream(info.samplerate, target, channels, dtype="float32", quality="VHQ")
+    count = info.frames if frames < 0 else min(info.frames, frames)
+    expected = int(round(count * target / info.samplerate))
+    out = np.zeros((channels, expected), dtype=np.float32)
+    extra: list[np.ndarray] = []  # beyond the header's frame count (a decoder's estimate)
+    written, peak = 0, 0.0
+
+    def put(chunk: np.ndarray) -> None:
+        nonlocal written
+        take = min(chunk.shape[0], expected - written)
+        out[:, written:written + take] = chunk[:take].T
+        written += take
+        if take < chunk.shape[0]:
+            extra.append(np.ascontiguousarray(chunk[take:].T))
+
+    with sf.SoundFile(str(path)) as handle:
+        for block in handle.blocks(blocksize=READ_BLOCK, frames=frames, dtype="float32", always_2d=True):
+            peak = float(np.maximum(peak, sample_peak(block)))  # a NaN stays
+            if mono and block.shape[1] > 1:
+                block = block.mean(axis=1, keepdims=True)
+            put(stream.resample_chunk(block) if stream is not None else block)
+    if stream is not None:
+        put(stream.resample_chunk(np.zeros((0, channels), dtype=np.float32), last=True))
+    if extra:
+        return np.concatenate([out, *extra], axis=1), peak
+    return (out if written == expected else np.ascontiguousarray(out[:, :written])), peak
+
+
+def sample_peak(y: np.ndarray) -> float:
+    """Largest ``|sample|`` of ``y`` (NaN or inf when a sample is not finite), without a full-size temporary."""
+    if not y.size:
+        return 0.0
+    top, bottom = float(np.max(y)), float(np.min(y))
+    if not (np.isfinite(top) and np.isfinite(bottom)):
+        return float("nan")
+    return max(top, -bottom)
 
 
 def probe_audio(path: str | os.PathLike):
@@ -149,15 +204,15 @@ def _warn_if_truncated(path: Path, info) -> None:
                       f"{held}; reading what is there ({info.frames / info.samplerate:.2f} s)", AudioWarning, stacklevel=3)
 
 
-def _fit_full_scale(y: np.ndarray, name: str) -> np.ndarray:
-    """Float files may exceed full scale: scale such a signal down to a peak of 1 with an :class:`AudioWarning`."""
-    peak = float(np.max(np.abs(y))) if y.size else 0.0
+def _fit_full_scale(y: np.ndarray, name: str, peak: float) -> np.ndarray:
+    """Float files may exceed full scale: scale a signal whose file ``peak`` is above 1 down by that
+    peak, with an :class:`AudioWarning`; a NaN or infinite ``peak`` is refused."""
     if not np.isfinite(peak):
         raise BadInputError(f"{name} contains NaN or infinite samples")
     if peak > 1.0:
         warnings.warn(f"{name} peaks at {peak:.4g}, beyond full scale; scaled down by {20 * np.log10(peak):.1f} dB "
                       "to a peak of 1.0", AudioWarning, stacklevel=3)
-        y = y * np.float32(1.0 / peak)
+        y *= np.float32(1.0 / peak)
     return y
 
 

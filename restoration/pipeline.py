@@ -11,7 +11,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .arguments import check_output_file
-from .audio import check_rate, check_signal, load_audio, resample, same_file, save_audio
+from .audio import check_rate, check_signal, load_audio, resample, same_file, sample_peak, save_audio
 from .errors import BadInputError
 from .registry import parse_chain, split_params
 
@@ -39,7 +39,7 @@ def restore(y: np.ndarray, sr: int, method: str, params: dict[str, Any] | None =
     for stage, values in zip(chain, stage_params):  # refuse before any stage runs
         stage.check_rate(values, rate)
         rate = stage.output_rate(rate, values)
-    peak_in = float(np.max(np.abs(y)))
+    peak_in = sample_peak(y)
     out, rate = y, int(sr)
     for index, (stage, values) in enumerate(zip(chain, stage_params)):
         stage_progress = _stage_progress(progress, index, len(chain))
@@ -58,7 +58,7 @@ def restore(y: np.ndarray, sr: int, method: str, params: dict[str, Any] | None =
 
 def limit_peak(y: np.ndarray, peak: float) -> np.ndarray:
     """Scale ``y`` down (one gain for the whole signal) so that ``max|y| <= peak``."""
-    top = float(np.max(np.abs(y))) if y.size else 0.0
+    top = sample_peak(y)
     return y * np.float32(peak / top) if top > peak else y
 
 

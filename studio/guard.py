@@ -35,7 +35,7 @@ from restoration.models.catalog import (MODELS_DIR_ENV, SHIPPED_UNET, ModelCatal
                                         models_dirs_from_env)
 from restoration.registry import split_params
 
-from . import peers
+from . import budget, peers
 
 log = logging.getLogger("restoration.app")
 
@@ -50,11 +50,18 @@ _NO_PATHS = "model folders cannot be chosen from the app; pick a model by name (
 
 @dataclass(frozen=True)
 class Limits:
-    """What one request may ask of the server: clip length (s), upload size (MB), chain stages."""
+    """What one request may ask of the server: clip length (s), upload size (MB), chain stages, the
+    rate clips are resampled down to when read (Hz), Demucs shifts, overlap and segment (s: its memory),
+    and the estimated seconds of work one request may take (:mod:`studio.budget`)."""
 
     max_seconds: float = 900.0
     max_upload_mb: float = 300.0
     max_chain: int = 4
+    max_rate: int = 48000
+    max_shifts: int = 2
+    max_overlap: float = 0.5
+    max_segment_s: float = 7.8
+    max_work_s: float = 120.0
 
     @property
     def max_upload_bytes(self) -> int:
@@ -64,7 +71,8 @@ class Limits:
     def note(self) -> str:
         """The limits in one line of Markdown, shown next to the uploads."""
         return (f"Uploads: up to {self.max_upload_mb:g} MB and {_clock(self.max_seconds)} of audio, "
-                f"{MIN_SAMPLE_RATE // 1000}–{MAX_SAMPLE_RATE // 1000} kHz, mono or stereo.")
+                f"{MIN_SAMPLE_RATE // 1000}–{MAX_SAMPLE_RATE // 1000} kHz (read at up to "
+                f"{self.max_rate / 1000:g} kHz), mono or stereo.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,12 +85,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="S", help="longest clip accepted, seconds (env RESTORATION_MAX_DURATION_S; 900)")
     parser.add_argument("--max-upload-mb", type=_positive, default=env("RESTORATION_MAX_UPLOAD_MB", "300"),
                         metavar="MB", help="largest upload accepted, MB (env RESTORATION_MAX_UPLOAD_MB; 300)")
+    parser.add_argument("--max-work-s", type=_positive, default=env("RESTORATION_MAX_WORK_S", "120"), metavar="S",
+                        help="estimated seconds of work one request may ask for; a running one stops at twice "
+                             "that (env RESTORATION_MAX_WORK_S; 120)")
 
 
 def from_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[ModelCatalog, Limits]:
     """The catalog and limits the flags of :func:`add_arguments` ask for; a models folder that
     clients could write to stops the app with one line (exit status 2)."""
-    limits = Limits(max_seconds=args.max_duration, max_upload_mb=args.max_upload_mb)
+    limits = Limits(max_seconds=args.max_duration, max_upload_mb=args.max_upload_mb, max_work_s=args.max_work_s)
     try:
         catalog = ModelCatalog.build(args.models_dir or models_dirs_from_env(), forbidden=client_writable_folders())
     except RestorationError as exc:
@@ -113,14 +124,15 @@ def _clock(seconds: float) -> str:
 
 
 def read_clip(path: str | None, what: str, limits: Limits) -> tuple[np.ndarray, int]:
-    """Load an uploaded clip within ``limits`` (size and duration checked before decoding)."""
+    """Load an uploaded clip within ``limits`` (size and duration checked before decoding), resampled
+    block by block down to ``limits.max_rate`` when its rate is higher (memory of the result only)."""
     if not path:
         raise BadInputError(f"no audio for {what}: upload or record a clip, generate one, or pick an example")
     size = Path(path).stat().st_size if Path(path).is_file() else 0
     if size > limits.max_upload_bytes:
         raise BadInputError(f"{Path(path).name} is {size / 1e6:.0f} MB; this server accepts at most "
                             f"{limits.max_upload_mb:g} MB")
-    return load_audio(path, max_seconds=limits.max_seconds)
+    return load_audio(path, max_seconds=limits.max_seconds, max_sr=limits.max_rate)
 
 
 # ============================================================================== models by name
@@ -130,7 +142,9 @@ def restore_params(catalog: ModelCatalog, method: str, params: dict, limits: Lim
 
     A Demucs ``model`` or U-Net ``checkpoint`` must be a catalog name (the U-Net's may be empty:
     the shipped weights); a Demucs ``repo`` may not be given at all. Anything else raises
-    :class:`UnknownModelError` with the same line whatever the value was.
+    :class:`UnknownModelError` with the same line whatever the value was. Demucs ``shifts`` and
+    ``overlap`` above ``limits`` raise :class:`studio.budget.OverBudgetError`; its ``segment`` is at
+    most ``limits.max_segment_s`` (0, the model's own, becomes that).
     """
     chain = parse_chain(method)
     if len(chain) > limits.max_chain:
@@ -140,6 +154,10 @@ def restore_params(catalog: ModelCatalog, method: str, params: dict, limits: Lim
         if stage.name == "demucs":
             if str(values.get("repo") or "").strip():
                 raise UnknownModelError(_NO_PATHS.format(", ".join(catalog.names("demucs"))))
+            shifts, overlap, segment = (stage.param(name).coerce(values.get(name, stage.param(name).default),
+                                                                 method="demucs") for name in ("shifts", "overlap", "segment"))
+            budget.check_demucs(shifts, overlap, limits)
+            values["segment"] = budget.demucs_segment(segment, limits)
             values.update(demucs_settings(catalog, values.get("model", stage.param("model").default)))
         if stage.name == "unet":
             values["checkpoint"] = unet_source(catalog, values.get("checkpoint", ""))

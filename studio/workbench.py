@@ -25,7 +25,7 @@ from restoration.audio import probe_audio
 from restoration.models import musicgen
 from restoration.models.catalog import ModelCatalog
 
-from . import comparison, downloads, guard, history as session_history, models, notices, own_files, peers
+from . import budget, comparison, downloads, guard, history as session_history, models, notices, own_files, peers
 from .comparison import Side
 from .errors import as_text, last_error, user_errors
 from .gpu import run_neural as _run_neural
@@ -92,6 +92,10 @@ class Workbench:
             gr.Warning(as_text(note))
         return clip, notes
 
+    def load_result(self, path: str) -> tuple[np.ndarray, int]:
+        """A file this app wrote or already read (a result, an original), at most at ``limits.max_rate``."""
+        return load_audio(path, max_sr=self.limits.max_rate)
+
     # ---------------------------------------------------------------------------- source
     @user_errors
     def generate(self, prompt: str, model: str, duration_s: float, guidance_scale: float, temperature: float,
@@ -133,14 +137,18 @@ class Workbench:
         chain = parse_chain(method)
         loaded = guard.restore_params(self.catalog, method, values, self.limits)  # model names -> sources
         models.check_restore(method, loaded, self.catalog)
-        report = progress_callback(progress, f"restoring with {method}", end=0.7, blocks=self.blocks, request=request)
+        neural = any(m.neural for m in chain)
+        budget.check_work(budget.estimate_seconds(chain, values, y.shape[-1] / sr, sr, gpu=neural and budget.gpu_available()),
+                          self.limits, what=f"restoring {guard._clock(y.shape[-1] / sr)} with {method}")
+        report = progress_callback(progress, f"restoring with {method}", end=0.7, blocks=self.blocks, request=request,
+                                   limit_s=budget.deadline_s(self.limits))
         original_measured = comparison.measure_later((y, sr))  # while the restoration runs
         cached = self.example_cache.get((fingerprint(y, sr), method)) if _defaults(chain, values) else None
         start = time.perf_counter()
         if cached is not None:
             out, rate, seconds = cached
         else:
-            if any(m.neural for m in chain):
+            if neural:
                 with accelerator(progress):
                     out, rate = _run_neural(restore, y, sr, method, loaded, progress=report)
             else:
@@ -148,8 +156,8 @@ class Workbench:
             seconds = time.perf_counter() - start
         stem = downloads.source_stem(audio)
         restored_path = save_audio(self.scratch(downloads.download_name(audio, method)), out, rate)
-        original_path = (audio if Path(audio).suffix.lower() in BROWSER_PLAYS  # served as uploaded
-                         else save_audio(self.scratch(f"{stem}.original.wav"), y, sr))
+        as_uploaded = Path(audio).suffix.lower() in BROWSER_PLAYS and probe_audio(audio).samplerate == sr
+        original_path = audio if as_uploaded else save_audio(self.scratch(f"{stem}.original.wav"), y, sr)
         run, clock = len(history) + 1, time.strftime("%H:%M:%S")
         a = Side(str(original_path), f"original ({stem})", sr)
         b = Side(str(restored_path), f"#{run} {method}", rate)
@@ -191,7 +199,7 @@ class Workbench:
         a, b = Side.from_dict(dict(pair["a"])), Side.from_dict(dict(pair["b"]))
         reference = pair.get("reference")
         ref = self.read(reference, "the reference") if reference else None
-        table = comparison.details(load_audio(a.path), load_audio(b.path), a, b, ref, visqol=bool(visqol),
+        table = comparison.details(self.load_result(a.path), self.load_result(b.path), a, b, ref, visqol=bool(visqol),
                                    progress=progress)
         return table, {"a": a.as_dict(), "b": b.as_dict(), "reference": reference}
 
@@ -223,7 +231,7 @@ class Workbench:
         if a.path == b.path:
             raise BadInputError("choose two different results for A and B")
         a.against_reference = b.against_reference = None
-        audio_a, audio_b = load_audio(a.path), load_audio(b.path)
+        audio_a, audio_b = self.load_result(a.path), self.load_result(b.path)
         reference, note = own_files.pair_reference(history, a_key, b_key, reference)
         ref = self.read(reference, "the reference") if reference else None
         own_files.check_lengths({a.label: audio_a, b.label: audio_b, **({"the reference": ref} if ref else {})})
@@ -281,10 +289,17 @@ class Workbench:
         chosen = guard.demucs_settings(self.catalog, model)
         models.require("demucs", models.demucs_ready(chosen["model"], chosen["repo"]), str(model),
                        models.ready_demucs(self.catalog))
+        budget.check_demucs(shifts, overlap, self.limits)
+        segment = budget.demucs_segment(segment, self.limits)
         y, sr = self.read(audio, "the audio to separate")
         settings = dict(**chosen, shifts=shifts, overlap=overlap, segment=segment, device=device)
+        demucs = parse_chain("demucs")
+        cost = budget.estimate_seconds(demucs, {"shifts": shifts, "overlap": overlap}, y.shape[-1] / sr, sr,
+                                       gpu=budget.gpu_available())
+        budget.check_work(cost, self.limits, what=f"separating {guard._clock(y.shape[-1] / sr)}")
+        report = progress_callback(progress, "separating stems", limit_s=budget.deadline_s(self.limits))
         with accelerator(progress):
-            stems, rate = _run_neural(separate, y, sr, progress=progress_callback(progress, "separating stems"), **settings)
+            stems, rate = _run_neural(separate, y, sr, progress=report, **settings)
         players = [gr.update(value=(rate, to_pcm16(stem)), label=name, visible=True) for name, stem in stems.items()]
         return players + [gr.update(value=None, visible=False)] * (MAX_STEMS - len(players))
 
@@ -299,7 +314,9 @@ class Workbench:
 
 def fingerprint(y: np.ndarray, sr: int) -> str:
     """A digest of the samples and rate: the key of a cached example (the same clip, whatever its path)."""
-    return hashlib.sha1(np.ascontiguousarray(y).tobytes() + str(sr).encode()).hexdigest()
+    digest = hashlib.sha1(np.ascontiguousarray(y))  # the samples' own buffer: no copy
+    digest.update(str(sr).encode())
+    return digest.hexdigest()
 
 
 def _defaults(chain: list, values: dict) -> bool:

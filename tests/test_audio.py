@@ -123,3 +123,46 @@ def test_save_writes_in_blocks_clips_and_leaves_the_signal_alone(tmp_path, monke
             assert sr == 48000 and back.shape == (4321, channels)
             np.testing.assert_allclose(back.T, expected, atol=1e-6)
         np.testing.assert_array_equal(y, before)  # the caller's array is never clipped in place
+
+
+@pytest.mark.parametrize("channels,mono", [(2, False), (1, False), (2, True)])
+def test_block_decoding_equals_whole_decode_and_resample(tmp_path, music, channels, mono):
+    y = music(96000, 3.3, channels)
+    path = save_audio(tmp_path / "hi.flac", y, 96000, subtype="pcm24")
+    whole, rate = load_audio(path)
+    expected = resample(to_channels(whole, 1) if mono else whole, rate, 48000)
+    got, sr = load_audio(path, max_sr=48000, mono=mono)
+    assert sr == 48000 and got.shape == expected.shape and got.dtype == np.float32
+    assert np.max(np.abs(got - expected)) < 1e-6
+    same, same_sr = load_audio(path, max_sr=192000)  # below max_sr: read as it is
+    assert same_sr == 96000 and np.array_equal(same, whole)
+
+
+def test_block_decoding_never_holds_the_full_rate_signal(tmp_path):
+    import tracemalloc
+
+    seconds, rate = 8.0, 384000
+    noise = np.random.default_rng(0).uniform(-0.5, 0.5, (int(seconds * rate), 2)).astype(np.float32)
+    sf.write(tmp_path / "wide.wav", noise, rate, subtype="PCM_16")
+    del noise
+    full_rate_bytes = int(seconds * rate) * 2 * 4  # the file's signal as float32: 24.6 MB
+    tracemalloc.start()
+    try:
+        y, sr = load_audio(tmp_path / "wide.wav", max_sr=48000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sr == 48000 and y.shape == (2, int(seconds * 48000))
+    assert peak < full_rate_bytes / 4  # the 48 kHz result (3.1 MB) and a few blocks, nothing at 384 kHz
+
+
+def test_block_decoding_scales_by_the_files_own_peak(tmp_path, music):
+    y = 2.0 * music(96000, 1.0, 2) / np.max(np.abs(music(96000, 1.0, 2)))
+    save_audio(tmp_path / "loud.wav", y, 96000, subtype="float")
+    with pytest.warns(UserWarning, match="beyond full scale"):
+        got, _ = load_audio(tmp_path / "loud.wav", max_sr=48000)
+    np.testing.assert_allclose(got, resample(y / 2.0, 96000, 48000), atol=1e-6)
+    y[1, 100] = np.nan
+    save_audio(tmp_path / "nan.wav", y, 96000, subtype="float")
+    with pytest.raises(BadInputError, match="NaN or infinite"):
+        load_audio(tmp_path / "nan.wav", max_sr=48000)

@@ -89,3 +89,23 @@ def test_density_matches_welch(music):
     band = (freqs > 200) & (freqs < 15000)
     difference = level[band] - 10 * np.log10(p[1:][band])  # the centred, zero-padded edge frames differ a little
     assert abs(np.median(difference)) < 0.2 and np.percentile(np.abs(difference), 95) < 0.5
+
+
+def test_long_clips_keep_a_bounded_number_of_frames_and_close_values(music, monkeypatch):
+    monkeypatch.setattr(compare, "MAX_FRAMES", 200)
+    y, sr = music(48000, 8.0, 2, seed=3), 48000  # 751 frames: every 4th kept
+    ref = music(48000, 8.0, 2, seed=4)
+    view, ref_view = compare.analyse(y, sr), compare.analyse(ref, sr)
+    assert view.stride == 4 and view.mono_power.shape == (1025, 188) and view.channel_power.shape == (2, 1025, 188)
+    fast = compare.core_metrics(view)
+    slow = metrics.no_reference_metrics(y, sr)
+    for key in ("cutoff_hz", "lufs", "rms_dbfs", "crest_db", "quiet_fraction", "zcr"):  # time domain: exact
+        assert fast[key] == pytest.approx(slow[key], rel=1e-9), key
+    for key in ("rolloff85_hz", "centroid_hz", "hf6k_dbfs", "hf_ratio", "flatness"):  # from every 4th frame
+        assert fast[key] == pytest.approx(slow[key], rel=0.15), key
+    near = {**compare.core_reference_metrics(view, ref_view),
+            **compare.detail_reference_metrics(view, ref_view, visqol=False)}
+    exact = metrics.reference_metrics(y, sr, ref, sr, visqol=False)
+    assert near["si_sdr"] == pytest.approx(exact["si_sdr"], abs=1e-6)
+    for key in ("lsd", "mrstft", "logmel"):
+        assert near[key] == pytest.approx(exact[key], rel=0.1), key

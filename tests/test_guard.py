@@ -78,7 +78,7 @@ def test_anything_but_a_name_gets_the_same_line(models, tmp_path):
 def test_restore_params_map_names_and_refuse_paths(models, tmp_path):
     catalog, limits = ModelCatalog.build([models]), guard.Limits()
     assert guard.restore_params(catalog, "demucs", {"model": "mybag", "shifts": 0}, limits) == {
-        "model": "mybag", "repo": str((models / "demucs").resolve()), "shifts": 0}
+        "model": "mybag", "repo": str((models / "demucs").resolve()), "shifts": 0, "segment": limits.max_segment_s}
     chain = guard.restore_params(catalog, "spectral_gating+unet", {"unet.checkpoint": "v2"}, limits)
     assert chain == {"unet.checkpoint": str((models / "unet" / "v2").resolve())}
     assert guard.restore_params(catalog, "unet", {}, limits) == {"checkpoint": ""}  # the shipped weights
@@ -265,7 +265,7 @@ def test_the_ui_shows_the_limits_next_to_the_upload(tmp_path):
     demo = app.build_ui(workdir=tmp_path / "work", db_path=str(tmp_path / "t.sqlite"),
                         limits=guard.Limits(max_seconds=600.0, max_upload_mb=50.0))
     notes = [b.value for b in demo.blocks.values() if isinstance(b, gr.Markdown) and b.elem_id == "upload-limits"]
-    assert notes == ["Uploads: up to 50 MB and 10:00 min of audio, 8–384 kHz, mono or stereo."]
+    assert notes == ["Uploads: up to 50 MB and 10:00 min of audio, 8–384 kHz (read at up to 48 kHz), mono or stereo."]
     models = [b for b in demo.blocks.values() if isinstance(b, gr.Dropdown) and b.label == "model"]
     assert models and not any(m.allow_custom_value for m in models)
 

@@ -60,3 +60,16 @@ def test_match_loudness_bad_input():
         match_loudness(sine(1e-5), SR)
     with pytest.raises(BadInputError, match="ceiling"):
         match_loudness(sine(0.1), SR, ceiling_dbfs=1.0)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_streamed_loudness_equals_pyloudnorm(music, channels):
+    import pyloudnorm
+
+    from restoration.analysis.loudness import streamed_loudness
+
+    y = music(44100, 3.3, channels)
+    y[..., 44100:60000] *= 0.001  # a quiet passage the relative gate drops
+    meter = pyloudnorm.Meter(44100)
+    whole = meter.integrated_loudness(y.T.astype(np.float64))
+    assert streamed_loudness(y, meter, chunk=5000) == pytest.approx(whole, abs=1e-9)

@@ -30,7 +30,7 @@ import warnings
 
 import numpy as np
 
-from ..audio import AudioWarning, check_signal, load_audio, resample, to_channels
+from ..audio import AudioWarning, check_signal, load_audio, resample, sample_peak, to_channels
 from ..dsp.stft import bin_frequencies, stft
 from ..errors import BadInputError
 from .loudness import integrated_loudness
@@ -53,6 +53,8 @@ CONTENT_MELS = 40
 CONTENT_BAND_HZ = (60.0, 4000.0)
 #: ViSQOL audio mode needs 45 frames of 80 ms at a 20 ms hop: 0.96 s at least.
 VISQOL_MIN_S = 1.0
+#: Samples per block of the time-domain sums (a multiple of HOP): temporaries stay small on long signals.
+SUM_BLOCK = 1 << 18
 
 
 # ----------------------------------------------------------------------------- shared pieces
@@ -89,6 +91,12 @@ def _hf_bins(sr: int, n_fft: int = N_FFT) -> np.ndarray:
 
 def _db(ratio: float) -> float:
     return float(10.0 * np.log10(ratio))
+
+
+def sum_of_squares(y: np.ndarray) -> float:
+    """``sum(y**2)`` over all channels and samples in float64, :data:`SUM_BLOCK` samples at a time."""
+    return float(sum(np.sum(np.square(y[..., i:i + SUM_BLOCK], dtype=np.float64))
+                     for i in range(0, y.shape[-1], SUM_BLOCK)))
 
 
 # ----------------------------------------------------------------------------- no reference
@@ -141,14 +149,13 @@ def _flatness(ltas: np.ndarray) -> float:
 def rms_dbfs(y: np.ndarray, sr: int) -> float:
     """RMS over all channels and samples, dBFS: ``20 log10 sqrt(mean y**2)``."""
     y = check_signal(y, sr)
-    return _db(float(np.mean(np.square(y, dtype=np.float64))))
+    return _db(sum_of_squares(y) / y.size)
 
 
 def crest_factor_db(y: np.ndarray, sr: int) -> float:
     """Peak-to-RMS ratio over all channels, dB: ``20 log10(max|y| / rms)``; a sine gives 3.01 dB."""
     y = check_signal(y, sr)
-    mean_square = float(np.mean(np.square(y, dtype=np.float64)))
-    return _db(float(np.max(np.abs(y))) ** 2 / mean_square)
+    return _db(sample_peak(y) ** 2 * y.size / sum_of_squares(y))
 
 
 def zero_crossing_rate(y: np.ndarray, sr: int) -> float:
@@ -156,8 +163,12 @@ def zero_crossing_rate(y: np.ndarray, sr: int) -> float:
 
     ``mean(signbit(x[i]) != signbit(x[i+1]))``; a sine of frequency ``f`` gives ``2 f / sr``.
     """
-    x = _mono(check_signal(y, sr))
-    return float(np.mean(np.signbit(x[1:]) != np.signbit(x[:-1])))
+    y = check_signal(y, sr)
+    changes = 0
+    for i in range(0, y.shape[-1] - 1, SUM_BLOCK):  # blocks overlap by one sample
+        sign = np.signbit(_mono(y[:, i:i + SUM_BLOCK + 1]))
+        changes += int(np.count_nonzero(sign[1:] != sign[:-1]))
+    return changes / (y.shape[-1] - 1)
 
 
 def cutoff_frequency(y: np.ndarray, sr: int) -> float:
@@ -235,12 +246,17 @@ def noise_floor_dbfs(y: np.ndarray, sr: int, *, threshold_dbfs: float = QUIET_DB
     gets quiet enough to expose its noise) and the fraction is 0.
     """
     y = check_signal(y, sr)
-    energy = np.concatenate([[0.0], np.cumsum(np.sum(np.square(y, dtype=np.float64), axis=0))])
-    starts = np.arange(0, y.shape[-1] - N_FFT + 1, HOP)
-    mean_square = (energy[starts + N_FFT] - energy[starts]) / (N_FFT * y.shape[0])
-    mean_square = np.maximum(mean_square, 0.0)  # cumulative-sum rounding
-    nonzero_count = np.concatenate([[0], np.cumsum(np.any(y != 0, axis=0))])
-    nonzero = nonzero_count[starts + N_FFT] > nonzero_count[starts]
+    frames = (y.shape[-1] - N_FFT) // HOP + 1
+    hops = frames + N_FFT // HOP - 1  # a frame is N_FFT // HOP whole hops
+    hop_energy, hop_nonzero = np.empty(hops), np.empty(hops, dtype=bool)
+    for i in range(0, hops * HOP, SUM_BLOCK):
+        block = y[:, i:min(i + SUM_BLOCK, hops * HOP)].reshape(y.shape[0], -1, HOP)
+        k = i // HOP
+        hop_energy[k:k + block.shape[1]] = np.sum(np.square(block, dtype=np.float64), axis=(0, 2))
+        hop_nonzero[k:k + block.shape[1]] = np.any(block != 0, axis=(0, 2))
+    width = N_FFT // HOP
+    mean_square = sum(hop_energy[j:j + frames] for j in range(width)) / (N_FFT * y.shape[0])
+    nonzero = np.logical_or.reduce([hop_nonzero[j:j + frames] for j in range(width)])
     quiet = nonzero & (mean_square < 10.0 ** (threshold_dbfs / 10.0))
     if not quiet.any():
         return float("nan"), 0.0
@@ -352,13 +368,22 @@ def si_sdr(estimate: np.ndarray, est_sr: int, reference: np.ndarray, ref_sr: int
 
 
 def _si_sdr(estimate: np.ndarray, reference: np.ndarray) -> float:
-    e = estimate.astype(np.float64)
-    r = reference.astype(np.float64)
-    e -= e.mean(axis=-1, keepdims=True)
-    r -= r.mean(axis=-1, keepdims=True)
-    scale = np.sum(e * r, axis=-1, keepdims=True) / np.maximum(np.sum(r * r, axis=-1, keepdims=True), 1e-20)
-    target = scale * r
-    ratio = np.sum(target ** 2, axis=-1) / (np.sum((e - target) ** 2, axis=-1) + 1e-20)
+    """SI-SDR of ``(channels, samples)`` arrays, in float64 over blocks of :data:`SUM_BLOCK` samples."""
+    n = estimate.shape[-1]
+    spans = [slice(i, i + SUM_BLOCK) for i in range(0, n, SUM_BLOCK)]
+
+    def centred(x: np.ndarray, mean: np.ndarray, span: slice) -> np.ndarray:
+        return x[..., span].astype(np.float64) - mean
+
+    mean_e = sum(np.sum(estimate[..., s], axis=-1, dtype=np.float64) for s in spans)[..., None] / n
+    mean_r = sum(np.sum(reference[..., s], axis=-1, dtype=np.float64) for s in spans)[..., None] / n
+    dot = sum(np.sum(centred(estimate, mean_e, s) * centred(reference, mean_r, s), axis=-1) for s in spans)
+    power_r = sum(np.sum(np.square(centred(reference, mean_r, s)), axis=-1) for s in spans)
+    scale = (dot / np.maximum(power_r, 1e-20))[..., None]
+    target = np.square(scale[..., 0]) * power_r
+    residual = sum(np.sum(np.square(centred(estimate, mean_e, s) - scale * centred(reference, mean_r, s)), axis=-1)
+                   for s in spans)
+    ratio = target / (residual + 1e-20)
     return float(np.mean(10.0 * np.log10(np.maximum(ratio, 1e-20))))
 
 
@@ -375,13 +400,20 @@ def mrstft_distance(estimate: np.ndarray, est_sr: int, reference: np.ndarray, re
 
 
 def _mrstft(estimate: np.ndarray, reference: np.ndarray) -> float:
-    total = 0.0
-    for n_fft, hop in MRSTFT_RESOLUTIONS:
-        mag_e = np.maximum(np.abs(stft(estimate, n_fft=n_fft, hop=hop)), EPS_MAG).astype(np.float64)
-        mag_r = np.maximum(np.abs(stft(reference, n_fft=n_fft, hop=hop)), EPS_MAG).astype(np.float64)
+    return mrstft_from((np.abs(stft(estimate, n_fft=n_fft, hop=hop)), np.abs(stft(reference, n_fft=n_fft, hop=hop)))
+                       for n_fft, hop in MRSTFT_RESOLUTIONS)
+
+
+def mrstft_from(magnitudes) -> float:
+    """The multi-resolution STFT distance from ``(|E|, |R|)`` magnitude pairs, one pair per resolution."""
+    total, count = 0.0, 0
+    for mag_e, mag_r in magnitudes:
+        mag_e = np.maximum(mag_e, EPS_MAG).astype(np.float64)
+        mag_r = np.maximum(mag_r, EPS_MAG).astype(np.float64)
+        count += 1
         convergence = np.linalg.norm(mag_r - mag_e, axis=(-2, -1)) / np.linalg.norm(mag_r, axis=(-2, -1))
         total += float(np.mean(convergence)) + float(np.mean(np.abs(np.log(mag_r) - np.log(mag_e))))
-    return total / len(MRSTFT_RESOLUTIONS)
+    return total / count
 
 
 def visqol_moslqo(estimate: np.ndarray, est_sr: int, reference: np.ndarray, ref_sr: int) -> float:

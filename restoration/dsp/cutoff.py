@@ -65,9 +65,9 @@ def long_term_spectrum(y: np.ndarray, sr: int, *, n_fft: int = N_FFT, hop: int =
     for channel in flat:
         if n < n_fft:
             channel = np.pad(channel, (0, n_fft - n))
-        view = np.lib.stride_tricks.sliding_window_view(channel, n_fft)[starts]
-        for start in range(0, frames, _BLOCK):
-            block = np.fft.rfft(view[start:start + _BLOCK] * window, axis=-1)
+        view = np.lib.stride_tricks.sliding_window_view(channel, n_fft)
+        for start in range(0, frames, _BLOCK):  # frames copied a block at a time
+            block = np.fft.rfft(view[starts[start:start + _BLOCK]] * window, axis=-1)
             total += np.sum(block.real.astype(np.float64) ** 2 + block.imag.astype(np.float64) ** 2, axis=0)
     return np.fft.rfftfreq(n_fft, 1.0 / sr), total / (frames * flat.shape[0])
 
