@@ -97,7 +97,7 @@ def test_restore_compare_and_the_ab_player(browser, app_url, tmp_path):
     for plot in ("#spectrograms", "#difference", "#psd"):
         expect(page.locator(f"{plot} img")).to_have_attribute("src", re.compile(r"\.png$"))
     metrics = page.locator("#metrics")
-    expect(metrics).to_contain_text("bandwidth (effective cutoff), kHz, ↑ higher is better")
+    expect(metrics).to_contain_text("bandwidth (as the spectrogram shows it), kHz, ↑ higher is better")
     expect(metrics).to_contain_text("✓ better")  # 15 kHz -> 24 kHz
     expect(metrics).to_contain_text("needs a reference")
     expect(metrics).not_to_contain_text("measuring…", timeout=TIMEOUT_MS)  # the detailed metrics arrived
@@ -247,8 +247,8 @@ def test_phone_width_shows_the_examples_whole(browser, app_url, tmp_path):
         return {right: box.right, width: window.innerWidth, scroll: document.documentElement.scrollWidth};
     }""")
     assert overflow["right"] <= overflow["width"] and overflow["scroll"] <= overflow["width"], overflow
-    page.locator("#examples td").first.click()  # one click: the example is restored and compared
-    wait_ready(page, "sbr")
+    page.locator("#examples td").first.click()  # one click: the example is restored (default method) and compared
+    wait_ready(page, "unet")
     spectrograms, difference, psd = pictures_loaded(page)
     assert spectrograms["width"] > 300 and spectrograms["height"] > 0.9 * spectrograms["width"]  # the pair stacked
     assert spectrograms["bottom"] <= difference["y"] and difference["bottom"] <= psd["y"]  # one above the other

@@ -47,7 +47,7 @@ def test_restore_returns_everything_shown(client, clip):
     for image in (spectrograms, difference, psd):
         assert Path(image).read_bytes()[:4] == b"\x89PNG"
     rows = {row[0].split(",")[0]: row[1:] for row in table["data"]}
-    assert {"bandwidth (effective cutoff)", "loudness (BS.1770)"} <= set(rows)
+    assert {"bandwidth (as the spectrogram shows it)", "loudness (BS.1770)"} <= set(rows)
     a, a_sr = load_audio(ab["a"])  # the client downloads the files of the A/B pair
     b, b_sr = load_audio(ab["b"])
     assert (a_sr, b_sr) == (32000, 48000) and a.shape[0] == b.shape[0] == 2
@@ -60,7 +60,7 @@ def test_analyze_compares_two_files(client, clip):
     title, spectrograms, difference, psd, table, ab = client.predict(
         original=handle_file(clip), restored=handle_file(clip), reference=None, visqol=False, api_name="/analyze")
     rows = {row[0].split(",")[0]: row[1:] for row in table["data"]}
-    assert rows["bandwidth (effective cutoff)"][2] == "= about the same"
+    assert rows["bandwidth (as the spectrogram shows it)"][2] == "= about the same"
     assert "measuring" not in str(table)
 
 
