@@ -340,7 +340,7 @@ register(Method(
     params=(
         Param("strength", "float", 1.0, "mix between the resampled input (0) and the full restoration (1)", 0.0, 1.0),
         Param("air", "float", 0.0, "level of the added high band: -1 darker (-6 dB), 0 as trained, +1 brighter (+6 dB)", -1.0, 1.0),
-        Param("top", "bool", True, "continue the new band from 19 kHz to Nyquist, fading as full-band recordings do "
+        Param("top", "bool", True, "continue the new band from 19.5 kHz to Nyquist, fading as full-band recordings do "
                                    "(off: the model's band alone, which ends near 20 kHz)"),
         Param("checkpoint", "text", "", "checkpoint folder (model.safetensors + config.json); empty = shipped weights"),
         _DEVICE,

@@ -23,10 +23,10 @@ BATCH = {"cpu": 1, "cuda": 8}
 #: Above this frequency the trained band (whose corpus is mostly 44.1 kHz music) gives way to its
 #: continuation to Nyquist (``top``): loses TOP_DECAY_DB_PER_KHZ per kHz, and a further TOP_TAPER_DB from
 #: TOP_TAPER_FROM_HZ to Nyquist (a raised cosine in dB), as full-band recordings fade (docs/unet.md).
-TOP_START_HZ = 19000.0
+TOP_START_HZ = 19500.0
 TOP_DECAY_DB_PER_KHZ = 2.0
-TOP_TAPER_FROM_HZ = 21000.0
-TOP_TAPER_DB = 10.0
+TOP_TAPER_FROM_HZ = 20500.0
+TOP_TAPER_DB = 25.0
 
 
 def restore(y: np.ndarray, sr: int, *, strength: float = 1.0, air: float = 0.0, top: bool = True,
