@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -35,6 +36,7 @@ from .jobs import accelerator, progress_callback
 SCRATCH_MAX_AGE_S = 3600.0
 #: Uploads the A/B player plays as they are (decoded like soundfile does, sample for sample).
 BROWSER_PLAYS = (".wav", ".flac")
+log = logging.getLogger("restoration.app")
 #: Stem players in the Stems panel: the most any Demucs model makes (htdemucs_6s).
 MAX_STEMS = 6
 
@@ -146,6 +148,7 @@ class Workbench:
             else:
                 out, rate = restore(y, sr, method, loaded, progress=report)
             seconds = time.perf_counter() - start
+        restored_at = time.perf_counter()
         stem = downloads.source_stem(audio)
         restored_path = save_audio(self.scratch(downloads.download_name(audio, method)), out, rate)
         original_path = (audio if Path(audio).suffix.lower() in BROWSER_PLAYS  # served as uploaded
@@ -154,8 +157,11 @@ class Workbench:
         a = Side(str(original_path), f"original ({stem})", sr)
         b = Side(str(restored_path), f"#{run} {method}", rate)
         caption = f"{a.label} vs {b.label}, restored at {clock}"
+        painting = time.perf_counter()
         shown = comparison.first_paint(self.scratch, a, original_measured, b, (out, rate), ref, caption=caption,
                                        progress=_sub(progress, 0.7, 1.0))
+        log.info("restore %s: %.2f s clip restored in %.2f s, saved in %.2f s, first paint in %.2f s", method,
+                 y.shape[-1] / sr, seconds, painting - restored_at, time.perf_counter() - painting)
         history.append(session_history.entry(run, method=method, params=values, seconds=seconds, clock=clock,
                                               source=stem, original=a, restored=b, reference=reference))
         duration = y.shape[-1] / sr
@@ -190,9 +196,11 @@ class Workbench:
             raise BadInputError("nothing to measure yet: restore a clip first")
         a, b = Side.from_dict(dict(pair["a"])), Side.from_dict(dict(pair["b"]))
         reference = pair.get("reference")
+        start = time.perf_counter()
         ref = self.read(reference, "the reference") if reference else None
         table = comparison.details(load_audio(a.path), load_audio(b.path), a, b, ref, visqol=bool(visqol),
                                    progress=progress)
+        log.info("details of %s: %.2f s", b.label, time.perf_counter() - start)
         return table, {"a": a.as_dict(), "b": b.as_dict(), "reference": reference}
 
     @user_errors
