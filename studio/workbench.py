@@ -22,6 +22,7 @@ import gradio as gr
 import numpy as np
 
 from restoration import BadInputError, load_audio, parse_chain, restore, save_audio, to_pcm16
+from restoration.analysis.metrics import reference_mismatch
 from restoration.audio import probe_audio
 from restoration.models import musicgen
 from restoration.models.catalog import ModelCatalog
@@ -131,6 +132,7 @@ class Workbench:
         history = history if history is not None else []  # the session's own list: files added meanwhile stay
         (y, sr), notes = self.read_noting(audio, "the audio to restore")
         ref = self.read(reference, "the reference") if reference else None  # refused before any work
+        mismatch = reference_note(ref, {f"original ({downloads.source_stem(audio)})": (y, sr)})
         values = parse_params(params)
         chain = parse_chain(method)
         loaded = guard.restore_params(self.catalog, method, values, self.limits)  # model names -> sources
@@ -165,12 +167,12 @@ class Workbench:
         history.append(session_history.entry(run, method=method, params=values, seconds=seconds, clock=clock,
                                               source=stem, original=a, restored=b, reference=reference))
         duration = y.shape[-1] / sr
-        text = "".join(f"⚠️ {html.escape(note, quote=False)}  \n" for note in notes) + (
+        text = "".join(f"⚠️ {html.escape(note, quote=False)}  \n" for note in notes + ([mismatch] if mismatch else [])) + (
                 f"**{method}**: {duration:.2f} s restored in {seconds:.2f} s (real-time factor "
                 f"{seconds / duration:.3f}), {sr} Hz → {rate} Hz.  \nSame on the command line: `{cli_line(method, values)}`")
         pair = {"a": a.as_dict(), "b": b.as_dict(), "reference": reference}
         return (str(restored_path), text, history, session_history.table(history),
-                *session_history.chooser_updates(history), compare_title(caption),
+                *session_history.chooser_updates(history), compare_title(caption, note=mismatch),
                 shown["spectrograms"], shown["difference"], shown["psd"], shown["table"], shown["ab"], pair)
 
     def restore_started(self, method: str, history: list | None) -> str:
@@ -214,11 +216,13 @@ class Workbench:
         a = Side(str(save_audio(self.scratch("a.wav"), x, x_sr)), f"original ({downloads.source_stem(original)})", x_sr)
         b = Side(str(save_audio(self.scratch("b.wav"), y, y_sr)), downloads.source_stem(restored), y_sr)
         caption = f"{a.label} vs {b.label}, measured at {time.strftime('%H:%M:%S')}"
+        mismatch = reference_note(ref, {a.label: (x, x_sr), b.label: (y, y_sr)})
         shown = comparison.first_paint(self.scratch, a, (x, x_sr), b, (y, y_sr), ref, caption=caption,
                                        progress=_sub(progress, 0.0, 0.5))
         table = comparison.details((x, x_sr), (y, y_sr), a, b, ref, visqol=bool(visqol), progress=_sub(progress, 0.5, 1.0))
         pair = {"a": a.as_dict(), "b": b.as_dict(), "reference": reference}
-        return (compare_title(caption), shown["spectrograms"], shown["difference"], shown["psd"], table, shown["ab"], pair)
+        return (compare_title(caption, note=mismatch), shown["spectrograms"], shown["difference"], shown["psd"], table,
+                shown["ab"], pair)
 
     @user_errors
     def compare_history(self, history: list | None, a_key: str, b_key: str, reference: str | None = None,
@@ -236,11 +240,12 @@ class Workbench:
         ref = self.read(reference, "the reference") if reference else None
         own_files.check_lengths({a.label: audio_a, b.label: audio_b, **({"the reference": ref} if ref else {})})
         caption = f"{a.label} vs {b.label}, from this session's history{note}"
+        mismatch = reference_note(ref, {a.label: audio_a, b.label: audio_b})
         shown = comparison.first_paint(self.scratch, a, audio_a, b, audio_b, ref, caption=caption,
                                        progress=_sub(progress, 0.0, 1.0))
         pair = {"a": a.as_dict(), "b": b.as_dict(), "reference": reference}
-        return (compare_title(caption), shown["spectrograms"], shown["difference"], shown["psd"], shown["table"],
-                shown["ab"], pair)
+        return (compare_title(caption, note=mismatch), shown["spectrograms"], shown["difference"], shown["psd"],
+                shown["table"], shown["ab"], pair)
 
     # ---------------------------------------------------------------------------- your files
     @user_errors
@@ -328,7 +333,25 @@ def _sub(progress: Callable, start: float, end: float) -> Callable:
     return report
 
 
-def compare_title(text: str, *, busy: bool = False, failed: bool = False) -> str:
-    """The compare section's title line (Markdown): what is compared, from when; or what failed."""
+def compare_title(text: str, *, busy: bool = False, failed: bool = False, note: str | None = None) -> str:
+    """The compare section's title line (Markdown): what is compared, from when; or what failed; and a
+    warning ``note`` (e.g. :func:`reference_note`) on a line of its own."""
     icon = "⏳ " if busy else ("⚠️ " if failed else "")
-    return f"#### 3 · Compare\n{icon}{html.escape(text, quote=False)}"
+    warning = f"  \n⚠️ {html.escape(note, quote=False)}" if note else ""
+    return f"#### 3 · Compare\n{icon}{html.escape(text, quote=False)}{warning}"
+
+
+def reference_note(reference: tuple[np.ndarray, int] | None, sides: dict[str, tuple[np.ndarray, int]]) -> str | None:
+    """Why the clean ``reference`` does not look like the original of the first of ``sides`` (``{label:
+    (y, sr)}``) it does not match (:func:`restoration.analysis.metrics.reference_mismatch`, the CLI's
+    ``analyze --reference`` check), also shown as a warning toast; None when it matches or there is none.
+    The metrics are still measured (on the common length), as the CLI prints them."""
+    if reference is None:
+        return None
+    for label, (y, sr) in sides.items():
+        why = reference_mismatch(y, sr, *reference)
+        if why:
+            note = f"reference vs {label}: {why}"
+            gr.Warning(as_text(note))
+            return note
+    return None
