@@ -2,15 +2,13 @@
 
 :func:`first_paint` is what the user sees within a second: the spectrogram pair, the difference,
 the spectra, the cheap metrics and the A/B player, all from one STFT per signal.
-:func:`details` adds the slow metrics (HPSS, multi-resolution STFT, log-mel, ViSQOL) afterwards; the
-single-signal one (HPSS) starts in the background as soon as the first paint is drawn, so it runs
-while the browser fetches the pictures and asks for the details.
+:func:`details` adds the slow metrics (HPSS, multi-resolution STFT, log-mel, ViSQOL) afterwards, when
+the browser asks for them (starting them earlier, while the first paint travels and the A/B player
+decodes its audio, made the player later on a loaded 2-core machine: docs/benchmark.md).
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,13 +48,7 @@ def _no_progress(fraction: float, desc: str = "") -> None:
 
 #: Threads that analyse signals side by side (numpy, scipy, soxr and pyloudnorm's filters release the GIL).
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="analysis")
-#: Threads for the detail metrics started after a first paint: never queued ahead of the next first paint's work.
-_DETAIL_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="details")
 Audio = tuple[np.ndarray, int]
-#: Detail metrics started by :func:`first_paint`, by (file, rate, samples) of the side measured; the newest kept.
-_EARLY: OrderedDict[tuple[str, int, int], Future] = OrderedDict()
-_EARLY_LOCK = threading.Lock()
-EARLY_KEPT = 32
 
 
 def _measure(audio: Audio) -> tuple[compare.SignalView, dict]:
@@ -101,8 +93,6 @@ def first_paint(path_for: Callable[[str], Path], a: Side, a_audio: Audio | Futur
                                    **({"reference": view_ref} if view_ref is not None else {})}),
     }
     paths = {name: images.save_png(image, path_for(f"{name}.png")) for name, image in pictures.items()}
-    for side, view in ((a, view_a), (b, view_b)):  # while the first paint travels to the browser
-        _start_details(side, view)
     return {**paths, "table": table(a, b, reference_sr=reference[1] if reference else None, pending=True),
             "ab": player_value(a, b, caption=caption)}
 
@@ -110,40 +100,18 @@ def first_paint(path_for: Callable[[str], Path], a: Side, a_audio: Audio | Futur
 def details(a_audio: tuple[np.ndarray, int], b_audio: tuple[np.ndarray, int], a: Side, b: Side,
             reference: tuple[np.ndarray, int] | None = None, *, visqol: bool = True,
             progress: Callable = _no_progress) -> dict:
-    """Add the slow metrics to ``a`` and ``b``; returns the complete table. The single-signal ones
-    started by :func:`first_paint` for the same files are taken from there."""
+    """Add the slow metrics to ``a`` and ``b``; returns the complete table. Both sides' single-signal
+    ones (HPSS) run side by side in the analysis threads."""
+    views = [compare.analyse(*audio) for audio in (a_audio, b_audio)]
+    singles = [_POOL.submit(compare.detail_metrics, view) for view in views]
     view_ref = compare.analyse(*reference) if reference is not None else None
-    for index, (side, audio) in enumerate(((a, a_audio), (b, b_audio))):
+    for index, (side, view, single) in enumerate(zip((a, b), views, singles)):
         progress(0.5 * index, desc=f"measuring {side.label} in detail")
-        early = _early_details(side, audio)
-        view = compare.analyse(*audio) if early is None or view_ref is not None else None
-        side.metrics = {**side.metrics, **(early.result() if early is not None else compare.detail_metrics(view))}
+        side.metrics = {**side.metrics, **single.result()}
         if view_ref is not None:
             side.against_reference = {**(side.against_reference or compare.core_reference_metrics(view, view_ref)),
                                       **compare.detail_reference_metrics(view, view_ref, visqol=visqol)}
     return table(a, b, reference_sr=reference[1] if reference else None, pending=False, visqol_on=visqol)
-
-
-def _key(side: Side, sr: int, samples: int) -> tuple[str, int, int]:
-    return (side.path, int(sr), int(samples))
-
-
-def _start_details(side: Side, view: compare.SignalView) -> None:
-    """Start ``side``'s :func:`~restoration.analysis.compare.detail_metrics` in the background."""
-    key = _key(side, view.sr, view.samples)
-    with _EARLY_LOCK:
-        if key in _EARLY:
-            _EARLY.move_to_end(key)
-            return
-        _EARLY[key] = _DETAIL_POOL.submit(compare.detail_metrics, view)
-        while len(_EARLY) > EARLY_KEPT:
-            _EARLY.popitem(last=False)
-
-
-def _early_details(side: Side, audio: Audio) -> Future | None:
-    """The future :func:`_start_details` made for this side's file and audio, if any."""
-    with _EARLY_LOCK:
-        return _EARLY.get(_key(side, audio[1], np.shape(audio[0])[-1]))
 
 
 def table(a: Side, b: Side, *, reference_sr: int | None, pending: bool, visqol_on: bool = True) -> dict:
