@@ -54,6 +54,20 @@ WATCH = """() => new Promise((resolve) => {
 })"""
 
 
+def open_studio(playwright, url: str, method: str, timeout_ms: int = 60_000):
+    """Headless Chromium at 1400×900 on the Studio tab with ``method`` chosen; returns (browser, page)."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.set_default_timeout(timeout_ms)
+    page.goto(url)
+    page.wait_for_selector("#restore-button")
+    field = page.locator("#method input")
+    field.click()
+    field.fill(method)
+    page.get_by_role("option", name=method, exact=True).first.click()
+    return browser, page
+
+
 def clips(folder: Path, count: int) -> list[str]:
     """``count`` 10 s clips with different samples (gains 1, 0.99, 0.98, ...)."""
     y, sr = load_audio(make_clip(folder, 10.0))
@@ -94,15 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     uploads = clips(folder, 1 if args.same_clip else args.repeats + 1)
     runs = []
     with running_app(folder, db=str(folder / "t.sqlite")) as url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.set_default_timeout(60_000)
-        page.goto(url)
-        page.wait_for_selector("#restore-button")
-        field = page.locator("#method input")
-        field.click()
-        field.fill(args.method)
-        page.get_by_role("option", name=args.method, exact=True).first.click()
+        browser, page = open_studio(playwright, url, args.method)
         load = []
         for run in range(args.repeats + 1):  # the first run warms up
             if run < len(uploads):
