@@ -100,14 +100,13 @@ def first_paint(path_for: Callable[[str], Path], a: Side, a_audio: Audio | Futur
 def details(a_audio: tuple[np.ndarray, int], b_audio: tuple[np.ndarray, int], a: Side, b: Side,
             reference: tuple[np.ndarray, int] | None = None, *, visqol: bool = True,
             progress: Callable = _no_progress) -> dict:
-    """Add the slow metrics to ``a`` and ``b``; returns the complete table. Both sides' single-signal
-    ones (HPSS) run side by side in the analysis threads."""
-    views = [compare.analyse(*audio) for audio in (a_audio, b_audio)]
-    singles = [_POOL.submit(compare.detail_metrics, view) for view in views]
+    """Add the slow metrics to ``a`` and ``b``, one side after the other (in parallel they took both
+    cores from a browser on the same machine decoding the A/B player's audio); returns the complete table."""
     view_ref = compare.analyse(*reference) if reference is not None else None
-    for index, (side, view, single) in enumerate(zip((a, b), views, singles)):
+    for index, (side, audio) in enumerate(((a, a_audio), (b, b_audio))):
         progress(0.5 * index, desc=f"measuring {side.label} in detail")
-        side.metrics = {**side.metrics, **single.result()}
+        view = compare.analyse(*audio)
+        side.metrics = {**side.metrics, **compare.detail_metrics(view)}
         if view_ref is not None:
             side.against_reference = {**(side.against_reference or compare.core_reference_metrics(view, view_ref)),
                                       **compare.detail_reference_metrics(view, view_ref, visqol=visqol)}
