@@ -9,6 +9,8 @@ import pytest
 
 from app_server import running_app
 
+from restoration.registry import DEFAULT_METHOD
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
@@ -97,7 +99,7 @@ def test_restore_compare_and_the_ab_player(browser, app_url, tmp_path):
     for plot in ("#spectrograms", "#difference", "#psd"):
         expect(page.locator(f"{plot} img")).to_have_attribute("src", re.compile(r"\.png$"))
     metrics = page.locator("#metrics")
-    expect(metrics).to_contain_text("bandwidth (effective cutoff), kHz, ↑ higher is better")
+    expect(metrics).to_contain_text("bandwidth (as the spectrogram shows it), kHz, ↑ higher is better")
     expect(metrics).to_contain_text("✓ better")  # 15 kHz -> 24 kHz
     expect(metrics).to_contain_text("needs a reference")
     expect(metrics).not_to_contain_text("measuring…", timeout=TIMEOUT_MS)  # the detailed metrics arrived
@@ -248,7 +250,7 @@ def test_phone_width_shows_the_examples_whole(browser, app_url, tmp_path):
     }""")
     assert overflow["right"] <= overflow["width"] and overflow["scroll"] <= overflow["width"], overflow
     page.locator("#examples td").first.click()  # one click: the example is restored and compared
-    wait_ready(page, "sbr")
+    wait_ready(page, f"#1 {DEFAULT_METHOD}")  # the method selected: the default
     spectrograms, difference, psd = pictures_loaded(page)
     assert spectrograms["width"] > 300 and spectrograms["height"] > 0.9 * spectrograms["width"]  # the pair stacked
     assert spectrograms["bottom"] <= difference["y"] and difference["bottom"] <= psd["y"]  # one above the other
