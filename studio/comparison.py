@@ -2,7 +2,9 @@
 
 :func:`first_paint` is what the user sees within a second: the spectrogram pair, the difference,
 the spectra, the cheap metrics and the A/B player, all from one STFT per signal.
-:func:`details` adds the slow metrics (HPSS, multi-resolution STFT, log-mel, ViSQOL) afterwards.
+:func:`details` adds the slow metrics (HPSS, multi-resolution STFT, log-mel, ViSQOL) afterwards, when
+the browser asks for them (starting them earlier, while the first paint travels and the A/B player
+decodes its audio, made the player later on a loaded 2-core machine: docs/benchmark.md).
 """
 
 from __future__ import annotations
@@ -98,13 +100,14 @@ def first_paint(path_for: Callable[[str], Path], a: Side, a_audio: Audio | Futur
 def details(a_audio: tuple[np.ndarray, int], b_audio: tuple[np.ndarray, int], a: Side, b: Side,
             reference: tuple[np.ndarray, int] | None = None, *, visqol: bool = True,
             progress: Callable = _no_progress) -> dict:
-    """Add the slow metrics to ``a`` and ``b``; returns the complete table."""
+    """Add the slow metrics to ``a`` and ``b``, one side after the other (in parallel they took both
+    cores from a browser on the same machine decoding the A/B player's audio); returns the complete table."""
+    view_ref = compare.analyse(*reference) if reference is not None else None
     for index, (side, audio) in enumerate(((a, a_audio), (b, b_audio))):
         progress(0.5 * index, desc=f"measuring {side.label} in detail")
         view = compare.analyse(*audio)
         side.metrics = {**side.metrics, **compare.detail_metrics(view)}
-        if reference is not None:
-            view_ref = compare.analyse(*reference)
+        if view_ref is not None:
             side.against_reference = {**(side.against_reference or compare.core_reference_metrics(view, view_ref)),
                                       **compare.detail_reference_metrics(view, view_ref, visqol=visqol)}
     return table(a, b, reference_sr=reference[1] if reference else None, pending=False, visqol_on=visqol)

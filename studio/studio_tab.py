@@ -73,10 +73,12 @@ def build_studio_tab(workbench: Workbench) -> SimpleNamespace:
 
     def restore_chain(start, *, api_name: str | None):
         """Collect the parameters, restore and compare, then measure in detail and prepare the download."""
-        done = (start(controls.collect, inputs=[rest.method, *controls.inputs], outputs=rest.params, queue=False,
-                      api_visibility="private")
-                .success(workbench.restore_started, inputs=[rest.method, history], outputs=cmp.title, queue=False,
-                         api_visibility="private")
+        def prepare(method: str, shown: list | None, *values) -> tuple[str, str]:
+            """The parameters' JSON and the title while restoring, in one round trip before the queued restore."""
+            return controls.collect(method, *values), workbench.restore_started(method, shown)
+
+        done = (start(prepare, inputs=[rest.method, history, *controls.inputs], outputs=[rest.params, cmp.title],
+                      queue=False, api_visibility="private")
                 .success(workbench.restore, inputs=[src.original, src.reference, rest.method, rest.params, history],
                          outputs=[rest.restored, rest.report, history, res.table, res.a, res.b, res.pick, *compare_outputs],
                          show_progress_on=[rest.report, cmp.title], concurrency_id=RESTORE_QUEUE, concurrency_limit=2,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ import gradio as gr
 import numpy as np
 
 from restoration import BadInputError, load_audio, parse_chain, restore, save_audio, to_pcm16
+from restoration.analysis.metrics import reference_mismatch
 from restoration.audio import probe_audio
 from restoration.models import musicgen
 from restoration.models.catalog import ModelCatalog
@@ -35,6 +37,7 @@ from .jobs import accelerator, progress_callback
 SCRATCH_MAX_AGE_S = 3600.0
 #: Uploads the A/B player plays as they are (decoded like soundfile does, sample for sample).
 BROWSER_PLAYS = (".wav", ".flac")
+log = logging.getLogger("restoration.app")
 #: Stem players in the Stems panel: the most any Demucs model makes (htdemucs_6s).
 MAX_STEMS = 6
 
@@ -133,6 +136,7 @@ class Workbench:
         history = history if history is not None else []  # the session's own list: files added meanwhile stay
         (y, sr), notes = self.read_noting(audio, "the audio to restore")
         ref = self.read(reference, "the reference") if reference else None  # refused before any work
+        mismatch = reference_note(ref, {f"original ({downloads.source_stem(audio)})": (y, sr)})
         values = parse_params(params)
         chain = parse_chain(method)
         loaded = guard.restore_params(self.catalog, method, values, self.limits)  # model names -> sources
@@ -154,6 +158,7 @@ class Workbench:
             else:
                 out, rate = restore(y, sr, method, loaded, progress=report)
             seconds = time.perf_counter() - start
+        restored_at = time.perf_counter()
         stem = downloads.source_stem(audio)
         restored_path = save_audio(self.scratch(downloads.download_name(audio, method)), out, rate)
         as_uploaded = Path(audio).suffix.lower() in BROWSER_PLAYS and probe_audio(audio).samplerate == sr
@@ -162,17 +167,20 @@ class Workbench:
         a = Side(str(original_path), f"original ({stem})", sr)
         b = Side(str(restored_path), f"#{run} {method}", rate)
         caption = f"{a.label} vs {b.label}, restored at {clock}"
+        painting = time.perf_counter()
         shown = comparison.first_paint(self.scratch, a, original_measured, b, (out, rate), ref, caption=caption,
                                        progress=_sub(progress, 0.7, 1.0))
+        log.info("restore %s: %.2f s clip restored in %.2f s, saved in %.2f s, first paint in %.2f s", method,
+                 y.shape[-1] / sr, seconds, painting - restored_at, time.perf_counter() - painting)
         history.append(session_history.entry(run, method=method, params=values, seconds=seconds, clock=clock,
                                               source=stem, original=a, restored=b, reference=reference))
         duration = y.shape[-1] / sr
-        text = "".join(f"⚠️ {html.escape(note, quote=False)}  \n" for note in notes) + (
+        text = "".join(f"⚠️ {html.escape(note, quote=False)}  \n" for note in notes + ([mismatch] if mismatch else [])) + (
                 f"**{method}**: {duration:.2f} s restored in {seconds:.2f} s (real-time factor "
                 f"{seconds / duration:.3f}), {sr} Hz → {rate} Hz.  \nSame on the command line: `{cli_line(method, values)}`")
         pair = {"a": a.as_dict(), "b": b.as_dict(), "reference": reference}
         return (str(restored_path), text, history, session_history.table(history),
-                *session_history.chooser_updates(history), compare_title(caption),
+                *session_history.chooser_updates(history), compare_title(caption, note=mismatch),
                 shown["spectrograms"], shown["difference"], shown["psd"], shown["table"], shown["ab"], pair)
 
     def restore_started(self, method: str, history: list | None) -> str:
@@ -198,9 +206,11 @@ class Workbench:
             raise BadInputError("nothing to measure yet: restore a clip first")
         a, b = Side.from_dict(dict(pair["a"])), Side.from_dict(dict(pair["b"]))
         reference = pair.get("reference")
+        start = time.perf_counter()
         ref = self.read(reference, "the reference") if reference else None
         table = comparison.details(self.load_result(a.path), self.load_result(b.path), a, b, ref, visqol=bool(visqol),
                                    progress=progress)
+        log.info("details of %s: %.2f s", b.label, time.perf_counter() - start)
         return table, {"a": a.as_dict(), "b": b.as_dict(), "reference": reference}
 
     @user_errors
@@ -214,11 +224,13 @@ class Workbench:
         a = Side(str(save_audio(self.scratch("a.wav"), x, x_sr)), f"original ({downloads.source_stem(original)})", x_sr)
         b = Side(str(save_audio(self.scratch("b.wav"), y, y_sr)), downloads.source_stem(restored), y_sr)
         caption = f"{a.label} vs {b.label}, measured at {time.strftime('%H:%M:%S')}"
+        mismatch = reference_note(ref, {a.label: (x, x_sr), b.label: (y, y_sr)})
         shown = comparison.first_paint(self.scratch, a, (x, x_sr), b, (y, y_sr), ref, caption=caption,
                                        progress=_sub(progress, 0.0, 0.5))
         table = comparison.details((x, x_sr), (y, y_sr), a, b, ref, visqol=bool(visqol), progress=_sub(progress, 0.5, 1.0))
         pair = {"a": a.as_dict(), "b": b.as_dict(), "reference": reference}
-        return (compare_title(caption), shown["spectrograms"], shown["difference"], shown["psd"], table, shown["ab"], pair)
+        return (compare_title(caption, note=mismatch), shown["spectrograms"], shown["difference"], shown["psd"], table,
+                shown["ab"], pair)
 
     @user_errors
     def compare_history(self, history: list | None, a_key: str, b_key: str, reference: str | None = None,
@@ -236,11 +248,12 @@ class Workbench:
         ref = self.read(reference, "the reference") if reference else None
         own_files.check_lengths({a.label: audio_a, b.label: audio_b, **({"the reference": ref} if ref else {})})
         caption = f"{a.label} vs {b.label}, from this session's history{note}"
+        mismatch = reference_note(ref, {a.label: audio_a, b.label: audio_b})
         shown = comparison.first_paint(self.scratch, a, audio_a, b, audio_b, ref, caption=caption,
                                        progress=_sub(progress, 0.0, 1.0))
         pair = {"a": a.as_dict(), "b": b.as_dict(), "reference": reference}
-        return (compare_title(caption), shown["spectrograms"], shown["difference"], shown["psd"], shown["table"],
-                shown["ab"], pair)
+        return (compare_title(caption, note=mismatch), shown["spectrograms"], shown["difference"], shown["psd"],
+                shown["table"], shown["ab"], pair)
 
     # ---------------------------------------------------------------------------- your files
     @user_errors
@@ -337,7 +350,25 @@ def _sub(progress: Callable, start: float, end: float) -> Callable:
     return report
 
 
-def compare_title(text: str, *, busy: bool = False, failed: bool = False) -> str:
-    """The compare section's title line (Markdown): what is compared, from when; or what failed."""
+def compare_title(text: str, *, busy: bool = False, failed: bool = False, note: str | None = None) -> str:
+    """The compare section's title line (Markdown): what is compared, from when; or what failed; and a
+    warning ``note`` (e.g. :func:`reference_note`) on a line of its own."""
     icon = "⏳ " if busy else ("⚠️ " if failed else "")
-    return f"#### 3 · Compare\n{icon}{html.escape(text, quote=False)}"
+    warning = f"  \n⚠️ {html.escape(note, quote=False)}" if note else ""
+    return f"#### 3 · Compare\n{icon}{html.escape(text, quote=False)}{warning}"
+
+
+def reference_note(reference: tuple[np.ndarray, int] | None, sides: dict[str, tuple[np.ndarray, int]]) -> str | None:
+    """Why the clean ``reference`` does not look like the original of the first of ``sides`` (``{label:
+    (y, sr)}``) it does not match (:func:`restoration.analysis.metrics.reference_mismatch`, the CLI's
+    ``analyze --reference`` check), also shown as a warning toast; None when it matches or there is none.
+    The metrics are still measured (on the common length), as the CLI prints them."""
+    if reference is None:
+        return None
+    for label, (y, sr) in sides.items():
+        why = reference_mismatch(y, sr, *reference)
+        if why:
+            note = f"reference vs {label}: {why}"
+            gr.Warning(as_text(note))
+            return note
+    return None

@@ -2,6 +2,7 @@
 
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import gradio as gr
@@ -174,6 +175,28 @@ def test_details_fill_the_slow_metrics_and_the_reference_rows(bench, clip, tmp_p
         no_reference_metrics(*load_audio(out["restored"]))["hpss_ratio_db"], abs=0.05)
     assert float(rows["log-spectral distance to the reference"][1]) > 0
     assert pair["b"]["metrics"]["hpss_ratio_db"] == pytest.approx(float(rows["harmonic / percussive energy"][1]), abs=0.05)
+
+
+def test_a_reference_of_another_clip_or_length_is_warned_about_as_the_cli_does(bench, clip, tmp_path, music):
+    matching = str(save_audio(tmp_path / "ref.wav", music(48000, 2.0, 1, seed=2), 48000))
+    backwards = music(48000, 2.0, 1, seed=2)[:, ::-1]  # the same sounds in another order: another clip
+    other = str(save_audio(tmp_path / "other.wav", backwards, 48000))
+    short = str(save_audio(tmp_path / "short.wav", music(48000, 1.0, 1, seed=2), 48000))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = run_restore(bench, clip, reference=matching)
+    assert not [w for w in caught if "reference" in str(w.message)] and "⚠️" not in out["title"] + out["report"]
+    with pytest.warns(UserWarning, match="reference vs original \\(song\\): the reference does not look like the same clip"):
+        out = run_restore(bench, clip, reference=other)
+    assert "⚠️ reference vs original (song): the reference does not look like the same clip" in out["title"]
+    assert out["report"].startswith("⚠️ reference vs original (song): the reference does not look like")
+    assert float(rows_of(out["table"])["log-spectral distance to the reference"][1]) > 0  # still measured
+    with pytest.warns(UserWarning, match="the reference is 1.00 s long and the file 2.00 s"):
+        title, *_ = bench.analyze(clip, out["restored"], short, False)
+    assert "⚠️ reference vs original (song): the reference is 1.00 s long" in title
+    with pytest.warns(UserWarning, match="does not look like the same clip"):
+        title, *_, table, _, _ = bench.compare_history(out["history"], studio_history.ORIGINAL, "1", other)
+    assert "⚠️ reference vs original (song)" in title and "nan" not in json.dumps(table)
 
 
 @pytest.mark.parametrize("audio, method, params, message", [

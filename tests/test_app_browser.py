@@ -9,6 +9,8 @@ import pytest
 
 from app_server import running_app
 
+from restoration.registry import DEFAULT_METHOD
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
@@ -247,8 +249,8 @@ def test_phone_width_shows_the_examples_whole(browser, app_url, tmp_path):
         return {right: box.right, width: window.innerWidth, scroll: document.documentElement.scrollWidth};
     }""")
     assert overflow["right"] <= overflow["width"] and overflow["scroll"] <= overflow["width"], overflow
-    page.locator("#examples td").first.click()  # one click: the example is restored (default method) and compared
-    wait_ready(page, "unet")
+    page.locator("#examples td").first.click()  # one click: the example is restored and compared
+    wait_ready(page, f"#1 {DEFAULT_METHOD}")  # the method selected: the default
     spectrograms, difference, psd = pictures_loaded(page)
     assert spectrograms["width"] > 300 and spectrograms["height"] > 0.9 * spectrograms["width"]  # the pair stacked
     assert spectrograms["bottom"] <= difference["y"] and difference["bottom"] <= psd["y"]  # one above the other

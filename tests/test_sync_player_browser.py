@@ -46,7 +46,8 @@ def test_both_players_get_the_one_engine_through_their_head(tmp_path):
 def test_the_engine_plays_switches_and_loops_on_one_clock():
     from playwright.sync_api import sync_playwright
 
-    files = {"a.wav": wav_bytes(2.0), "b.wav": wav_bytes(1.5)}
+    files = {"a.wav": wav_bytes(2.0), "b.wav": wav_bytes(1.5), "c.wav": wav_bytes(1.0)}
+    fetched = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         try:
@@ -55,6 +56,7 @@ def test_the_engine_plays_switches_and_loops_on_one_clock():
 
             def serve(route):
                 name = route.request.url.removeprefix(SITE)
+                fetched.append(name)
                 if name in files:
                     route.fulfill(status=200, body=files[name], content_type="audio/wav")
                 elif name == "":
@@ -74,6 +76,14 @@ def test_the_engine_plays_switches_and_loops_on_one_clock():
             }""")
             assert loaded["ok"] and loaded["ready"] and loaded["keys"] == ["A", "B"]
             assert loaded["duration"] == pytest.approx(1.5, abs=1e-3)  # the shorter stimulus
+
+            # A file of the previous load is not fetched again (gradio's URLs name their content).
+            fetched.clear()
+            reloaded = page.evaluate("""async () => { const other = new window.SyncPlayer();
+                await other.load([['A', 'a.wav'], ['B', 'b.wav']]); await other.load([['A', 'a.wav'], ['B', 'c.wav']]);
+                return { ready: other.ready, duration: other.duration, a: other.buffers.A.duration }; }""")
+            assert reloaded == {"ready": True, "duration": pytest.approx(1.0, abs=1e-3), "a": pytest.approx(2.0, abs=1e-3)}
+            assert sorted(fetched) == ["a.wav", "b.wav", "c.wav"]
 
             # A missing file is an error that names it; the engine keeps nothing half-loaded.
             error = page.evaluate("""async () => { const other = new window.SyncPlayer();

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..audio import AudioWarning, check_signal, load_audio, resample, sample_peak, to_channels
 from ..dsp.stft import bin_frequencies, stft
+from ..dsp.median import median_filter
 from ..errors import BadInputError
 from .loudness import integrated_loudness
 
@@ -43,6 +44,8 @@ HF_HZ = 16000.0
 MID_HZ = 6000.0
 QUIET_DBFS = -45.0
 N_MELS = 64
+#: Median-filter length of the HPSS (frames for the harmonic part, bins for the percussive), librosa's default.
+HPSS_KERNEL = 31
 #: (n_fft, hop) of the multi-resolution STFT distance; window length = n_fft, Hann.
 MRSTFT_RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))
 VISQOL_SR = 48000
@@ -228,9 +231,15 @@ def hpss_ratio_db(y: np.ndarray, sr: int) -> float:
 
 
 def _hpss_ratio(magnitude: np.ndarray) -> float:
-    import librosa
+    """``librosa.decompose.hpss(magnitude)`` with its defaults (kernel 31, power 2, margin 1), the
+    medians taken by :func:`restoration.dsp.median.median_filter` (the same values, ~8× faster)."""
+    from librosa.util import softmask
 
-    harmonic, percussive = librosa.decompose.hpss(magnitude.astype(np.float32))
+    magnitude = magnitude.astype(np.float32)
+    harmonic_median = median_filter(magnitude, HPSS_KERNEL, axis=-1)  # along time
+    percussive_median = median_filter(magnitude, HPSS_KERNEL, axis=-2)  # along frequency
+    harmonic = magnitude * softmask(harmonic_median, percussive_median, power=2.0, split_zeros=True)
+    percussive = magnitude * softmask(percussive_median, harmonic_median, power=2.0, split_zeros=True)
     eh = float(np.sum(np.square(harmonic, dtype=np.float64)))
     ep = float(np.sum(np.square(percussive, dtype=np.float64)))
     return _db((eh + EPS_POWER) / (ep + EPS_POWER))

@@ -28,16 +28,21 @@ window.SyncPlayer = class SyncPlayer {
 
   // Fetch and decode `entries` ([[key, url], ...]); the duration is the shortest one's. Resolves true when
   // loaded, false when a later load() or clear() superseded it; rejects with the HTTP or decoding error.
+  // A URL of the previous load is not fetched again: its decoded buffer is reused (gradio's file URLs
+  // name their content, e.g. the same original restored with another method).
   async load(entries) {
+    const previous = this.decodedUrls || {};
     this.clear();
     const token = this.token;
     this.ctx = this.ctx || new AudioContext();
     const decoded = await Promise.all(entries.map(async ([key, url]) => {
+      if (previous[url]) return [key, previous[url]];
       const response = await fetch(url);
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       return [key, await this.ctx.decodeAudioData(await response.arrayBuffer())];
     }));
     if (token !== this.token) return false;
+    this.decodedUrls = Object.fromEntries(entries.map(([, url], i) => [url, decoded[i][1]]));
     this.buffers = Object.fromEntries(decoded);
     this.keys = decoded.map(([key]) => key);
     this.duration = Math.min(...decoded.map(([, buffer]) => buffer.duration));
