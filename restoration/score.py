@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
-import os
 import shlex
 import sys
 import time
@@ -424,9 +423,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .arguments import check_writable
     from .cli import tqdm_progress
 
-    outputs = [check_output(p) for p in (args.markdown, args.csv) if p]
+    outputs = [check_writable(p, what=flag) for p, flag in ((args.markdown, "--markdown"), (args.csv, "--csv")) if p]
     if len(outputs) == 2 and outputs[0].resolve() == outputs[1].resolve():
         raise BadInputError("--markdown and --csv name the same file")
     collection = only_conditions(collect(args.source, reference_dir=args.reference_dir), args.conditions)
@@ -469,19 +469,6 @@ def write_report(path: str, text: str) -> None:
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {(exc.strerror or str(exc)).lower()}") from None
     print(f"wrote {path}")
-
-
-def check_output(path: str) -> Path:
-    """An output path that can be written: not a folder, in an existing, writable folder (checked before any work)."""
-    path = Path(path)
-    if path.is_dir():
-        raise OutputError(f"output path is a folder, not a file: {path}")
-    folder = path.parent
-    if not folder.is_dir():
-        raise OutputError(f"output folder does not exist: {folder}")
-    if not os.access(folder, os.W_OK):
-        raise OutputError(f"cannot write in {folder}: permission denied")
-    return path
 
 
 def _refuse_overwriting(outputs: list[Path], collection: Collection, source: Path) -> None:

@@ -17,7 +17,6 @@ from restoration.models import hub
 from restoration.models.catalog import ModelCatalog
 from restoration.models.hub import HOSTS as HUB_HOSTS, offline
 
-hub_reachable = hub.reachable
 
 
 def downloads_state() -> str:

@@ -256,8 +256,8 @@ def test_nothing_scorable_is_exit_2(outside, tmp_path):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--markdown", "{tmp}/nowhere/r.md"], "error: output folder does not exist: {tmp}/nowhere"),
-    (["--csv", "{tmp}"], "error: output path is a folder, not a file: {tmp}"),
+    (["--markdown", "{tmp}/nowhere/r.md"], "error: --markdown folder does not exist: {tmp}/nowhere"),
+    (["--csv", "{tmp}"], "error: --csv path is a folder, not a file: {tmp}"),
     (["--conditions", "apollo"], "error: --conditions: no condition apollo (the files have: lowpass, sbr)"),
     (["--compare", "sbr"], "error: --compare expects two conditions as A,B, got 'sbr'"),
     (["--compare", "sbr,apollo"], "error: --compare sbr,apollo: no condition apollo (the files have: lowpass, sbr)"),

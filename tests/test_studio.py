@@ -112,7 +112,7 @@ def test_history_choices_and_sides():
 
 def test_models_not_here_fail_at_once_when_offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert models.offline() and not models.hub_reachable("demucs")
+    assert models.offline() and not models.hub.reachable("demucs")
     assert models.demucs_ready("demucs_unittest") and models.demucs_ready("htdemucs", "/some/repo")
     with pytest.raises(MissingModelError, match="Demucs model 'nope' is not on this server .* ready here: demucs_unittest; "
                                                 "an operator adds models with --models-dir"):
